@@ -1,0 +1,38 @@
+"""selo_metrics: exact, fast and safe SeLo metrics for semantic localization maps.
+
+Score a correlation map against polygon ground truth with Rsu, Ras, Rda and Rmi, exactly as
+the official SemanticLocalizationMetrics code computes them (``convention="slm"``, the
+default) or as the papers print them (``convention="paper"``).
+
+>>> import numpy as np, selo_metrics
+>>> g = np.zeros((400, 500), np.uint8); g[150:250, 200:300] = 255
+>>> round(selo_metrics.evaluate(g, [[(180, 130), (320, 130), (320, 270), (180, 270)]]).rmi, 4)
+0.9995
+"""
+
+from .conventions import CONVENTIONS, Convention
+from .errors import SeLoInputError
+from .geometry import as_polygons, gt_regions
+from .maps import as_map
+from .metrics import SeLoResult, attention_centers, evaluate, ras, rda, rmi, rsu
+from .raster import gt_mask
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONVENTIONS",
+    "Convention",
+    "SeLoInputError",
+    "SeLoResult",
+    "__version__",
+    "as_map",
+    "as_polygons",
+    "attention_centers",
+    "evaluate",
+    "gt_mask",
+    "gt_regions",
+    "ras",
+    "rda",
+    "rmi",
+    "rsu",
+]

@@ -1,0 +1,176 @@
+"""Numba kernel: the k x k mean filter on uint8 maps, bit-identical to OpenCV's ``boxFilter``.
+
+Output pixel ``(y, x)`` averages rows ``y - k//2 .. y + k - k//2 - 1`` and the same columns,
+borders reflected without repeating the edge pixel (``dcb|abcd|cba``, BORDER_REFLECT_101,
+repeated for maps smaller than the kernel); the integer window sum ``S`` becomes
+``rint(S * (1.0 / k**2))`` (ties to even), stored as uint8.
+
+One pass streams the map once, horizontal first: each input row's window sums (at most
+``255 k``, so 16-bit) come from log-step partial sums, one vectorised loop per level; a ring
+of the last ``k + 1`` such rows feeds a running 32-bit column sum (vertical); one vectorised
+loop rounds and writes the output row. Rows are split into one contiguous chunk per thread.
+Every inner loop indexes pre-sliced views with the bare loop variable, which is what lets
+LLVM vectorise them (an ``a[i + s]`` index defeats it).
+
+The rounding runs in float32 when :func:`float32_rounding_is_exact` proves, over every
+possible window sum, that it equals the float64 ``rint(S * (1.0 / k**2))``; float64 otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+
+__all__ = ["box_filter_passes", "box_filter_u8", "float32_rounding_is_exact", "reflect101"]
+
+
+@numba.njit(cache=True, inline="always")
+def reflect101(i, n):
+    """Index ``i`` reflected into ``[0, n)`` without repeating the edge (``dcb|abcd|cba``)."""
+    if n == 1:
+        return 0
+    while i < 0 or i >= n:
+        if i < 0:
+            i = -i
+        else:
+            i = 2 * n - 2 - i
+    return i
+
+@numba.njit(cache=True, nogil=True)
+def _hsum(row, xmap, before, k, lev, nlev, out):
+    # window sums of k along a row with reflect-101 borders, via log-step partial sums:
+    # lev[j][i] = sum of 2**j extended samples from i; k's set bits pick the levels
+    w = row.shape[0]
+    L = w + k - 1
+    e0 = lev[0]
+    for e in range(before):
+        e0[e] = row[xmap[e]]
+    mid = e0[before:before + w]
+    for x in range(w):
+        mid[x] = row[x]
+    for e in range(before + w, L):
+        e0[e] = row[xmap[e]]
+    s = 1
+    for j in range(1, nlev):
+        n = L - 2 * s + 1
+        a = lev[j - 1][:n]
+        a2 = lev[j - 1][s:s + n]
+        b = lev[j][:n]
+        for i in range(n):
+            b[i] = a[i] + a2[i]
+        s *= 2
+    first = True
+    off = 0
+    for j in range(nlev - 1, -1, -1):
+        if (k >> j) & 1:
+            a = lev[j][off:off + w]
+            if first:
+                for x in range(w):
+                    out[x] = a[x]
+                first = False
+            else:
+                for x in range(w):
+                    out[x] = out[x] + a[x]
+            off += 1 << j
+
+@numba.njit(cache=True, nogil=True)
+def _round_f32(colsum, scale, out):
+    for x in range(colsum.shape[0]):
+        out[x] = np.uint8(np.int32(np.rint(np.float32(colsum[x]) * scale)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _round_f64(colsum, scale, out):
+    for x in range(colsum.shape[0]):
+        out[x] = np.uint8(np.int32(np.rint(np.float64(colsum[x]) * scale)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _box_rows(src, dst, k, scale, single, row0, row1):
+    h, w = src.shape
+    before = k // 2
+    after = k - before - 1
+    L = w + k - 1
+    nlev = 0
+    while (1 << nlev) <= k:
+        nlev += 1
+    lev = np.empty((nlev, L), np.uint16)
+    xmap = np.empty(L, np.int64)
+    for e in range(L):
+        xmap[e] = reflect101(e - before, w)
+    R = k + 1
+    ring = np.empty((R, w), np.uint16)
+    colsum = np.zeros(w, np.int32)
+    # the ring holds window sums of extended rows t = row + before, at slot t % R
+    for dy in range(-before, after + 1):
+        t = row0 + dy + before
+        hs = ring[t % R]
+        _hsum(src[reflect101(row0 + dy, h)], xmap, before, k, lev, nlev, hs)
+        for x in range(w):
+            colsum[x] += hs[x]
+    for y in range(row0, row1):
+        if y > row0:
+            t_add = y + after + before
+            hs = ring[t_add % R]
+            _hsum(src[reflect101(y + after, h)], xmap, before, k, lev, nlev, hs)
+            old = ring[(t_add - k) % R]
+            for x in range(w):
+                colsum[x] += np.int32(hs[x]) - np.int32(old[x])
+        if single:
+            _round_f32(colsum, np.float32(scale), dst[y])
+        else:
+            _round_f64(colsum, scale, dst[y])
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def box_filter_u8(src, dst, k, scale, single, nthreads):
+    """One k x k mean-filter pass ``src -> dst`` (uint8, same shape, distinct arrays).
+
+    ``scale`` is ``1 / k**2``; ``single`` rounds in float32 (only where
+    :func:`float32_rounding_is_exact`), else float64. Rows are split into ``nthreads`` chunks
+    run in parallel.
+    """
+    h = src.shape[0]
+    nchunks = min(nthreads, max(1, h // 64))
+    for c in numba.prange(nchunks):
+        _box_rows(src, dst, k, scale, single, h * c // nchunks, h * (c + 1) // nchunks)
+
+
+@functools.cache
+def float32_rounding_is_exact(k: int) -> bool:
+    """True when float32 ``rint(S * (1/k**2))`` equals float64's for every ``0 <= S <= 255 k**2``.
+
+    Examples
+    --------
+    >>> float32_rounding_is_exact(50)
+    True
+    """
+    s = np.arange(255 * k * k + 1)
+    ref = np.rint(s * (1.0 / (k * k)))
+    fast = np.rint(s.astype(np.float32) * np.float32(1.0 / (k * k)))
+    return bool(np.array_equal(ref, fast))
+
+
+def box_filter_passes(
+    gray: np.ndarray, k: int, passes: int, nthreads: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``passes`` box-filter passes to ``gray`` (left untouched).
+
+    Returns ``(result, spare)``: the filtered map and a second uint8 buffer of the same shape
+    that the caller may reuse (ping-pong buffers, so two arrays in all).
+    """
+    if k > 257:
+        raise ValueError(f"box size {k} too large: window sums must fit 16 bits (k <= 257)")
+    scale = 1.0 / (k * k)
+    single = float32_rounding_is_exact(k)
+    a = np.empty_like(gray)
+    b = np.empty_like(gray)
+    if passes == 0:
+        a[...] = gray
+        return a, b
+    box_filter_u8(gray, a, k, scale, single, nthreads)
+    for _ in range(passes - 1):
+        box_filter_u8(a, b, k, scale, single, nthreads)
+        a, b = b, a
+    return a, b

@@ -1,0 +1,156 @@
+"""Numba kernels: the m x m running maximum and the peak test, exact to scipy.
+
+``scipy.ndimage.maximum_filter(g, size=m)`` (mode ``'reflect'``, ``dcba|abcd|dcba``, repeated
+for maps smaller than the window) takes, at ``(y, x)``, the maximum over rows
+``y - m//2 .. y + m - m//2 - 1`` and the same columns. The maximum is separable and exact,
+so it runs as a vertical pass (van Herk / Gil-Werman on whole row vectors, which the
+compiler vectorises, columns split across threads) and a horizontal pass fused with the peak
+test ``g == max and g > 0`` (rows split across threads): log-step maxima along the row (a
+window of ``m`` is the maximum of two overlapping windows of the largest power of two
+``<= m``), then the 0/1 peak flags overwrite the vertical maxima and the runs of peaks in
+every row are counted.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["peak_flags", "reflect", "vertical_max"]
+
+
+@numba.njit(cache=True, inline="always")
+def reflect(i: int, n: int) -> int:
+    """Index ``i`` reflected into ``[0, n)`` repeating the edge (``dcba|abcd|dcba``)."""
+    p = 2 * n
+    i %= p
+    if i < 0:
+        i += p
+    if i >= n:
+        i = p - 1 - i
+    return i
+
+
+@numba.njit(cache=True, nogil=True)
+def _vertical_cols(src, dst, m, c0, c1):
+    h = src.shape[0]
+    before = m // 2
+    wc = c1 - c0
+    suffix = np.empty((m, wc), np.uint8)
+    prefix = np.empty(wc, np.uint8)
+    nblocks = (h - 1) // m + 1
+    ext_len = h + m - 1
+    for j in range(nblocks):
+        e0 = j * m
+        e1 = min(e0 + m, ext_len)
+        # suffix maxima of block j (extended rows e0 .. e1-1), bottom-up
+        last = src[reflect(e1 - 1 - before, h), c0:c1]
+        s = suffix[e1 - 1 - e0]
+        for x in range(wc):
+            s[x] = last[x]
+        for e in range(e1 - 2, e0 - 1, -1):
+            r = src[reflect(e - before, h), c0:c1]
+            s = suffix[e - e0]
+            nxt = suffix[e - e0 + 1]
+            for x in range(wc):
+                s[x] = max(r[x], nxt[x])
+        # outputs y = e0 .. : max(suffix[y], prefix of block j+1 up to y + m - 1)
+        y_end = min(e0 + m, h)
+        out = dst[e0, c0:c1]
+        s = suffix[0]
+        for x in range(wc):
+            out[x] = s[x]
+        for x in range(wc):
+            prefix[x] = 0
+        for y in range(e0 + 1, y_end):
+            r = src[reflect(y + m - 1 - before, h), c0:c1]
+            s = suffix[y - e0]
+            out = dst[y, c0:c1]
+            for x in range(wc):
+                p = max(prefix[x], r[x])
+                prefix[x] = p
+                out[x] = max(s[x], p)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def vertical_max(src, dst, m, nthreads):
+    """Running maximum over ``m`` rows (scipy ``'reflect'`` borders), ``src -> dst``."""
+    w = src.shape[1]
+    nchunks = min(nthreads, max(1, w // 256))
+    for c in numba.prange(nchunks):
+        c0 = w * c // nchunks
+        c1 = w * (c + 1) // nchunks
+        _vertical_cols(src, dst, m, c0, c1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _max2(out, a, b):
+    for i in range(out.shape[0]):
+        out[i] = max(a[i], b[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def _peak_rows(g, vmax, m, runs, row0, row1):
+    w = g.shape[1]
+    before = m // 2
+    ext_len = w + m - 1
+    p = 1
+    while p * 2 <= m:
+        p *= 2
+    buf_a = np.empty(ext_len, np.uint8)
+    buf_b = np.empty(ext_len, np.uint8)
+    rowmax = np.empty(w, np.uint8)
+    xmap = np.empty(ext_len, np.int64)
+    for e in range(ext_len):
+        xmap[e] = reflect(e - before, w)
+    for y in range(row0, row1):
+        v = vmax[y]
+        for e in range(before):
+            buf_a[e] = v[xmap[e]]
+        mid = buf_a[before:before + w]
+        for x in range(w):
+            mid[x] = v[x]
+        for e in range(before + w, ext_len):
+            buf_a[e] = v[xmap[e]]
+        # log-step maxima, ping-pong between the buffers chosen by parity (swapping array
+        # variables in the loop defeats vectorisation): level j holds max of 2**j samples
+        s = 1
+        level = 0
+        while s < p:
+            n = ext_len - 2 * s + 1
+            if level % 2 == 0:
+                _max2(buf_b[:n], buf_a[:n], buf_a[s:s + n])
+            else:
+                _max2(buf_a[:n], buf_b[:n], buf_b[s:s + n])
+            s *= 2
+            level += 1
+        if level % 2 == 0:
+            _max2(rowmax, buf_a[:w], buf_a[m - p:m - p + w])
+        else:
+            _max2(rowmax, buf_b[:w], buf_b[m - p:m - p + w])
+        gy = g[y]
+        for x in range(w):
+            val = gy[x]
+            v[x] = 1 if (val > 0) & (val == rowmax[x]) else 0
+        # runs = number of 0 -> 1 steps along the row
+        nruns = np.int64(v[0])
+        cur1 = v[1:]
+        prev1 = v[:w - 1]
+        for x in range(w - 1):
+            nruns += np.int64(cur1[x] > prev1[x])
+        runs[y] = nruns
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def peak_flags(g, vmax, m, runs, nthreads):
+    """Horizontal running maximum of ``vmax`` fused with the peak test against ``g``.
+
+    Overwrites ``vmax`` with 1 where ``g == max(window) and g > 0`` and 0 elsewhere, and
+    stores the number of runs of peak pixels of each row in ``runs`` (int64, length H).
+    """
+    h = g.shape[0]
+    nchunks = min(nthreads, max(1, h // 64))
+    for c in numba.prange(nchunks):
+        row0 = h * c // nchunks
+        row1 = h * (c + 1) // nchunks
+        _peak_rows(g, vmax, m, runs, row0, row1)

@@ -1,0 +1,144 @@
+"""The attention-centre stage: box filter x passes, running maximum, peaks, centroids.
+
+This is the expensive part of Ras and Rda. The official code runs it twice per map (once for
+each metric) and also labels an unused ``gray > 150`` image each time; here it runs once
+and :func:`selo_metrics.evaluate` shares it between Ras and Rda.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ._kernels.box import box_filter_passes
+from ._kernels.labels import component_moments, extract_runs
+from ._kernels.maxfilter import peak_flags, vertical_max
+
+__all__ = ["PeakComponents", "attention_centers", "peak_components"]
+
+
+@dataclass(frozen=True)
+class PeakComponents:
+    """The 8-connected components of the peak pixels, in raster order of their first pixel.
+
+    Attributes
+    ----------
+    count : numpy.ndarray
+        Pixels per component (int64).
+    sum_row, sum_col : numpy.ndarray
+        Sums of the row and column indices of each component's pixels (int64, exact).
+    """
+
+    count: np.ndarray
+    sum_row: np.ndarray
+    sum_col: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.count.shape[0])
+
+
+def peak_components(
+    gray: np.ndarray, *, box_size: int = 50, box_passes: int = 5, max_window: int = 1000
+) -> PeakComponents:
+    """Smooth ``gray`` and label the pixels that equal their windowed maximum.
+
+    Parameters
+    ----------
+    gray : numpy.ndarray
+        2-D uint8 map (left unchanged).
+    box_size : int, optional
+        Side of the mean filter (50 in the official code).
+    box_passes : int, optional
+        Number of mean-filter passes (5).
+    max_window : int, optional
+        Side of the running-maximum window (1000).
+
+    Returns
+    -------
+    PeakComponents
+        Components of the pixels with ``g == max(window) and g > 0`` after smoothing.
+
+    Examples
+    --------
+    >>> g = np.zeros((300, 400), np.uint8)
+    >>> g[100:140, 200:260] = 255
+    >>> comps = peak_components(g)
+    >>> len(comps), int(comps.sum_row[0] // comps.count[0]), int(comps.sum_col[0] // comps.count[0])
+    (1, 121, 231)
+    """
+    nthreads = numba.get_num_threads()
+    smooth, spare = box_filter_passes(gray, box_size, box_passes, nthreads)
+    vertical_max(smooth, spare, max_window, nthreads)
+    runs = np.empty(gray.shape[0], np.int64)
+    peak_flags(smooth, spare, max_window, runs, nthreads)
+    del smooth
+    rows, x0s, x1s = extract_runs(spare, runs, nthreads)
+    del spare
+    count, sum_row, sum_col = component_moments(rows, x0s, x1s)
+    return PeakComponents(count, sum_row, sum_col)
+
+
+def attention_centers(
+    gray: np.ndarray,
+    prob: np.ndarray | None = None,
+    *,
+    box_size: int = 50,
+    box_passes: int = 5,
+    max_window: int = 1000,
+    threshold: float = 0.5,
+    integer: bool = True,
+) -> list[tuple[float, float]]:
+    """Attention centres ``(x, y)`` of a map, as the official SeLo code finds them.
+
+    The centroid of every peak component (mean row, mean column) is truncated to int
+    (``integer=True``, the ``"slm"`` convention) or kept as float (``"paper"``); a centre is
+    kept when the ORIGINAL map at that pixel (rounded half to even when float) is at least
+    ``threshold``. Centres are ordered by descending map value, ties in label order, like the
+    official code.
+
+    Parameters
+    ----------
+    gray : numpy.ndarray
+        2-D uint8 map.
+    prob : numpy.ndarray, optional
+        The map as the caller gave it, in [0, 1], read for the threshold; default
+        ``gray / 255``.
+    box_size, box_passes, max_window : int, optional
+        Smoothing and maximum-window parameters (official values by default).
+    threshold : float, optional
+        Minimum map value at a kept centre (0.5).
+    integer : bool, optional
+        Truncate centroids to int (``True``, official) or keep them as float.
+
+    Returns
+    -------
+    list of tuple
+        ``(x, y)`` per kept centre: column first.
+
+    Examples
+    --------
+    >>> g = np.zeros((300, 400), np.uint8)
+    >>> g[100:140, 200:260] = 255
+    >>> attention_centers(g)
+    [(231, 121)]
+    """
+    comps = peak_components(gray, box_size=box_size, box_passes=box_passes, max_window=max_window)
+    h, w = gray.shape
+    entries = []
+    for c in range(len(comps)):
+        n = int(comps.count[c])
+        if integer:
+            cy = int(comps.sum_row[c]) // n
+            cx = int(comps.sum_col[c]) // n
+            py, px = cy, cx
+        else:
+            cy = int(comps.sum_row[c]) / n
+            cx = int(comps.sum_col[c]) / n
+            py = min(int(np.rint(cy)), h - 1)
+            px = min(int(np.rint(cx)), w - 1)
+        value = float(gray[py, px]) / 255.0 if prob is None else float(prob[py, px])
+        entries.append((cx, cy, value))
+    entries.sort(key=lambda e: e[2], reverse=True)
+    return [(e[0], e[1]) for e in entries if e[2] >= threshold]

@@ -1,0 +1,148 @@
+"""Every attention-stage kernel against its plain-numpy twin, on random inputs."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from selo_metrics._kernels.box import box_filter_passes, box_filter_u8, float32_rounding_is_exact
+from selo_metrics._kernels.labels import component_moments, extract_runs
+from selo_metrics._kernels.maxfilter import peak_flags, vertical_max
+from selo_metrics._reference.filters import (
+    box_filter_ref,
+    label_ref,
+    max_filter_ref,
+    peak_components_ref,
+)
+from selo_metrics.attention import peak_components
+
+NT = numba.get_num_threads()
+
+
+def u8_maps(max_side: int = 60):
+    shapes = st.tuples(st.integers(1, max_side), st.integers(1, max_side))
+    return shapes.flatmap(lambda s: arrays(np.uint8, s))
+
+
+def smooth_maps(max_side: int = 90):
+    """Low-entropy maps (plateaus and ties), where peaks form large components."""
+
+    @st.composite
+    def build(draw):
+        h = draw(st.integers(1, max_side))
+        w = draw(st.integers(1, max_side))
+        levels = draw(st.lists(st.integers(0, 255), min_size=1, max_size=4))
+        cell = draw(st.integers(1, 20))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        small = rng.choice(np.array(levels, np.uint8), size=(h // cell + 1, w // cell + 1))
+        return np.ascontiguousarray(np.kron(small, np.ones((cell, cell), np.uint8))[:h, :w])
+
+    return build()
+
+
+@settings(max_examples=60, deadline=None)
+@given(g=u8_maps(), k=st.sampled_from([1, 2, 3, 4, 7, 50]))
+def test_box_filter_matches_reference(g, k):
+    out = np.empty_like(g)
+    box_filter_u8(g, out, k, 1.0 / (k * k), float32_rounding_is_exact(k), NT)
+    np.testing.assert_array_equal(out, box_filter_ref(g, k))
+
+
+@settings(max_examples=20, deadline=None)
+@given(g=u8_maps(40), k=st.sampled_from([3, 50]))
+def test_float64_rounding_path_matches_reference(g, k):
+    out = np.empty_like(g)
+    box_filter_u8(g, out, k, 1.0 / (k * k), False, NT)
+    np.testing.assert_array_equal(out, box_filter_ref(g, k))
+
+
+def test_box_filter_large_map_matches_reference():
+    g = np.random.default_rng(3).integers(0, 256, (301, 517), dtype=np.uint8)
+    res, spare = box_filter_passes(g, 50, 2, NT)
+    np.testing.assert_array_equal(res, box_filter_ref(box_filter_ref(g, 50), 50))
+    assert spare.shape == g.shape and spare is not res
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 10, 25, 49, 50, 51, 100, 128])
+def test_float32_rounding_is_exact_for_common_sizes(k):
+    s = np.arange(255 * k * k + 1)
+    same = np.array_equal(np.rint(s * (1.0 / (k * k))),
+                          np.rint(s.astype(np.float32) * np.float32(1.0 / (k * k))))
+    assert float32_rounding_is_exact(k) == same
+
+
+@settings(max_examples=60, deadline=None)
+@given(g=u8_maps(), m=st.sampled_from([1, 2, 3, 8, 33, 64, 100]))
+def test_vertical_max_and_peaks_match_reference(g, m):
+    vmax = np.empty_like(g)
+    vertical_max(g, vmax, m, NT)
+    from selo_metrics._reference.filters import reflect_index
+
+    h = g.shape[0]
+    ext = g[reflect_index(h, m // 2, m - m // 2 - 1)]
+    expected_v = np.stack([ext[y:y + m].max(axis=0) for y in range(h)])
+    np.testing.assert_array_equal(vmax, expected_v)
+    runs = np.empty(h, np.int64)
+    peak_flags(g, vmax, m, runs, NT)
+    peaks = ((g == max_filter_ref(g, m)) & (g > 0)).astype(np.uint8)
+    np.testing.assert_array_equal(vmax, peaks)
+    edges = np.diff(np.pad(peaks, ((0, 0), (1, 0))).astype(np.int8), axis=1)
+    np.testing.assert_array_equal(runs, (edges == 1).sum(axis=1))
+
+
+@settings(max_examples=80, deadline=None)
+@given(binary=st.one_of(arrays(np.uint8, st.tuples(st.integers(1, 30), st.integers(1, 30)),
+                               elements=st.integers(0, 1)),
+                        smooth_maps(40).map(lambda a: (a > 100).astype(np.uint8))))
+def test_labels_match_flood_fill(binary):
+    runs = (np.diff(np.pad(binary, ((0, 0), (1, 0))).astype(np.int8), axis=1) == 1).sum(axis=1)
+    rows, x0, x1 = extract_runs(binary, runs.astype(np.int64), NT)
+    count, sum_row, sum_col = component_moments(rows, x0, x1)
+    expected = []
+    for pixels in label_ref(binary):
+        arr = np.array(pixels)
+        expected.append((len(pixels), int(arr[:, 0].sum()), int(arr[:, 1].sum())))
+    assert list(zip(count.tolist(), sum_row.tolist(), sum_col.tolist(), strict=True)) == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(g=st.one_of(u8_maps(70), smooth_maps(70)),
+       k=st.sampled_from([3, 7, 50]), passes=st.integers(0, 3), m=st.sampled_from([5, 64, 1000]))
+def test_peak_components_match_reference(g, k, passes, m):
+    comps = peak_components(g, box_size=k, box_passes=passes, max_window=m)
+    got = list(zip(comps.count.tolist(), comps.sum_row.tolist(), comps.sum_col.tolist(),
+                   strict=True))
+    assert got == peak_components_ref(g, box_size=k, box_passes=passes, max_window=m)
+
+
+def test_flat_map_is_one_component_of_every_pixel():
+    g = np.full((1200, 1300), 200, np.uint8)
+    comps = peak_components(g)
+    assert len(comps) == 1 and int(comps.count[0]) == 1200 * 1300
+
+
+def test_all_zero_map_has_no_peak():
+    assert len(peak_components(np.zeros((300, 200), np.uint8))) == 0
+
+
+def test_against_scipy_and_skimage_on_a_real_sized_map():
+    """Independent oracles (scipy's maximum_filter, skimage's label) on a 1500 x 1700 map."""
+    ndi = pytest.importorskip("scipy.ndimage")
+    measure = pytest.importorskip("skimage.measure")
+    rng = np.random.default_rng(11)
+    small = rng.integers(0, 256, (16, 18)).astype(np.uint8)
+    g = np.kron(small, np.ones((100, 100), np.uint8))[:1500, :1700].copy()
+    res, _ = box_filter_passes(g, 50, 5, NT)
+    peaks = (res == ndi.maximum_filter(res, size=1000)) & (res > 0)
+    props = measure.regionprops(measure.label(peaks, connectivity=2))
+    comps = peak_components(g)
+    assert len(comps) == len(props)
+    for c, p in enumerate(props):
+        assert int(comps.count[c]) == p.area
+        cy, cx = p.centroid
+        assert int(comps.sum_row[c]) // int(comps.count[c]) == int(cy)
+        assert int(comps.sum_col[c]) // int(comps.count[c]) == int(cx)
