@@ -7,7 +7,7 @@ default) or as the papers print them (``convention="paper"``).
 >>> import numpy as np, selo_metrics
 >>> g = np.zeros((400, 500), np.uint8); g[150:250, 200:300] = 255
 >>> round(selo_metrics.evaluate(g, [[(180, 130), (320, 130), (320, 270), (180, 270)]]).rmi, 4)
-0.9995
+0.9989
 """
 
 from .conventions import CONVENTIONS, Convention

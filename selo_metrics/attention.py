@@ -66,7 +66,7 @@ def peak_components(
     >>> g[100:140, 200:260] = 255
     >>> comps = peak_components(g)
     >>> len(comps), int(comps.sum_row[0] // comps.count[0]), int(comps.sum_col[0] // comps.count[0])
-    (1, 121, 231)
+    (1, 122, 232)
     """
     nthreads = numba.get_num_threads()
     smooth, spare = box_filter_passes(gray, box_size, box_passes, nthreads)
@@ -122,7 +122,7 @@ def attention_centers(
     >>> g = np.zeros((300, 400), np.uint8)
     >>> g[100:140, 200:260] = 255
     >>> attention_centers(g)
-    [(231, 121)]
+    [(232, 122)]
     """
     comps = peak_components(gray, box_size=box_size, box_passes=box_passes, max_window=max_window)
     h, w = gray.shape

@@ -266,7 +266,7 @@ def gt_regions(
     >>> gt_regions([np.array([[0., 0], [100, 0], [100, 50], [0, 50]])])
     [(50, 25, 83)]
     >>> gt_regions([np.array([[0., 0], [100, 0], [100, 50], [0, 50]])], integer=False)
-    [(50.0, 25.0, 83.85254915624212)]
+    [(50.0, 25.0, 83.8525491562421)]
     """
     out: list[tuple[float, float, float]] = []
     for i, poly in enumerate(polygons):

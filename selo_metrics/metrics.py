@@ -266,9 +266,9 @@ def evaluate(
     >>> g[150:250, 200:300] = 255
     >>> r = evaluate(g, [[(180, 130), (320, 130), (320, 270), (180, 270)]], sample_id="demo")
     >>> round(r.rsu, 4), round(r.ras, 4), r.rda, round(r.rmi, 4)
-    (0.9998, 0.0012, 1.0, 0.9995)
+    (1.0, 0.0031, 1.0, 0.9989)
     >>> r.regions, r.attention_centers
-    ([(250, 200, 148)], [(251, 201)])
+    ([(250, 200, 148)], [(252, 202)])
     """
     conv, m, polys, regions = _prepare(prob_map, polygons, convention, sample_id, params)
     rsu_value, area = _rsu(conv, m, polys, sample_id)
@@ -326,7 +326,7 @@ def ras(
     --------
     >>> g = np.zeros((400, 500), np.uint8); g[150:250, 200:300] = 255
     >>> round(ras(g, [[(180, 130), (320, 130), (320, 270), (180, 270)]]), 4)
-    0.0012
+    0.0031
     """
     conv, m, _, regions = _prepare(prob_map, polygons, convention, sample_id, params)
     return _ras(conv, regions, _centres(conv, m))
@@ -360,7 +360,7 @@ def attention_centers(
     --------
     >>> g = np.zeros((400, 500), np.uint8); g[150:250, 200:300] = 255
     >>> attention_centers(g)
-    [(251, 201)]
+    [(252, 202)]
     """
     conv = resolve_convention(convention, **params)
     return _centres(conv, as_map(prob_map, sample_id=sample_id))

@@ -1,0 +1,207 @@
+"""Side by side: selo_metrics vs the official SLM code on the same maps, in one run.
+
+Usage::
+
+    python benchmarks/bench_metrics.py                      # 3000 and 10000, official at
+                                                            # ../shared/reference/slm
+    python benchmarks/bench_metrics.py --sizes 3000 --repeat 5
+    python benchmarks/bench_metrics.py --reference /path/to/SemanticLocalizationMetrics/evaluations
+
+Each measurement runs in a fresh process so that its peak RSS (``ru_maxrss``) is the whole
+process's own: interpreter, imports, the map, and the evaluation. Both sides score the same
+uint8 map (a deterministic synthetic 'focused' map around AIR-SLT scene 21's polygons, scaled
+to the size) held in memory, so file decoding is left out of both; the official side's time
+includes its ``gray / 255.0`` conversion, which its ``read_gray_to_prob`` does. Our time is
+the best of ``--repeat`` warm calls of ``selo_metrics.evaluate``; the official time is the
+best of ``--repeat-official`` calls. JIT compilation is measured separately, in a process
+with an empty numba cache, and excluded from the ratio.
+
+The official code needs opencv-python-headless, scipy and scikit-image
+(``pip install -e .[bench]``); without them, or without the reference directory, the
+comparison is skipped with a message and only our side is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_REFERENCE = HERE.parent.parent / "shared" / "reference" / "slm"
+TARGETS = {3000: 25.0, 10000: 40.0}
+RSS_TARGET_MB = {10000: 700.0}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def make_case(size: int, workdir: Path) -> tuple[Path, Path]:
+    """Write the map (.npy) and polygons (.json) for one size; return their paths."""
+    import numpy as np
+
+    from selo_metrics.data import load_air_slt, scene_size, synthetic_map
+
+    anno = load_air_slt()
+    item = next(a for a in anno if a["jpg_name"] == "21.jpg")
+    scale = size / max(scene_size(anno, "21.jpg"))
+    polys = [[[x * scale, y * scale] for x, y in poly] for poly in item["points"]]
+    gray = synthetic_map((size, size), polys, kind="focused", seed=size)
+    map_path = workdir / f"map_{size}.npy"
+    poly_path = workdir / f"polys_{size}.json"
+    np.save(map_path, gray)
+    poly_path.write_text(json.dumps(polys))
+    return map_path, poly_path
+
+
+def worker_ours(map_path: str, poly_path: str, repeat: int) -> dict:
+    import numpy as np
+
+    t0 = time.perf_counter()
+    import selo_metrics
+
+    t_import = time.perf_counter() - t0
+    gray = np.load(map_path)
+    polys = json.loads(Path(poly_path).read_text())
+    t0 = time.perf_counter()
+    res = selo_metrics.evaluate(gray, polys)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = selo_metrics.evaluate(gray, polys)
+        times.append(time.perf_counter() - t0)
+    return {"import_s": t_import, "first_call_s": first, "best_s": min(times),
+            "times_s": times, "metrics": [res.rsu, res.ras, res.rda, res.rmi],
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def worker_official(map_path: str, poly_path: str, repeat: int, reference: str) -> dict:
+    import logging
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("official_slm", Path(reference) / "SLM.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    gray = np.load(map_path)
+    polys = json.loads(Path(poly_path).read_text())
+    slm = mod.SLM()
+    logging.disable(logging.INFO)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        # SLM.evaluate without its imread: read_gray_to_prob's conversion, then its steps
+        prob = gray / 255.0
+        mask = slm.generate_mask_by_points(prob, polys)
+        rsu = slm.rsu(prob, mask)
+        ras = slm.ras(polys, prob, visual=False)
+        rda = slm.rda(polys, prob)
+        rmi = slm.rmi(rsu, rda, ras)
+        times.append(time.perf_counter() - t0)
+        del prob, mask
+    return {"best_s": min(times), "times_s": times,
+            "metrics": [float(rsu), float(ras), float(rda), float(rmi)],
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def run_worker(args: list[str], env: dict | None = None) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {args[0]} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def official_available(reference: Path) -> str | None:
+    """None when the official code can run, else the reason it cannot."""
+    if not (reference / "SLM.py").exists():
+        return f"no SLM.py under {reference}"
+    missing = [m for m in ("cv2", "scipy", "skimage") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"the official code's dependencies are missing: {missing} (pip install -e .[bench])"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[3000, 10000])
+    p.add_argument("--repeat", type=int, default=3, help="warm calls of ours (best is kept)")
+    p.add_argument("--repeat-official", type=int, default=1)
+    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.worker:
+        kind, map_path, poly_path, repeat, *rest = args.worker
+        if kind == "ours":
+            out = worker_ours(map_path, poly_path, int(repeat))
+        else:
+            out = worker_official(map_path, poly_path, int(repeat), rest[0])
+        print(json.dumps(out))
+        return 0
+
+    import numba
+
+    reason = official_available(args.reference)
+    print(f"# selo_metrics vs official SLM, {os.cpu_count()} CPU(s), numba "
+          f"{numba.__version__}, {numba.config.NUMBA_NUM_THREADS} thread(s)")
+    if reason:
+        print(f"# official comparison skipped: {reason}")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for size in args.sizes:
+            map_path, poly_path = make_case(size, workdir)
+            base = [str(map_path), str(poly_path)]
+            cold_env = dict(os.environ, NUMBA_CACHE_DIR=str(workdir / f"numba-cache-{size}"))
+            cold = run_worker(["ours", *base, "1"], env=cold_env)
+            ours = run_worker(["ours", *base, str(args.repeat)])
+            row = {"size": size, "ours": ours, "jit_compile_s": cold["first_call_s"]
+                   - cold["best_s"]}
+            if not reason:
+                off = run_worker(["official", *base, str(args.repeat_official),
+                                  str(args.reference)])
+                row["official"] = off
+                row["ratio"] = off["best_s"] / ours["best_s"]
+                row["max_abs_diff"] = max(abs(a - b) for a, b in
+                                          zip(off["metrics"], ours["metrics"], strict=True))
+            results.append(row)
+            print_row(row)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def print_row(row: dict) -> None:
+    size, ours = row["size"], row["ours"]
+    line = (f"{size} x {size}: ours {ours['best_s']:.3f} s (first call in a fresh process "
+            f"{ours['first_call_s']:.3f} s; JIT compile, excluded: {row['jit_compile_s']:.1f} s), "
+            f"peak RSS {ours['peak_rss_mb']:.0f} MB")
+    print(line)
+    if "official" in row:
+        off = row["official"]
+        target = TARGETS.get(size)
+        verdict = "" if target is None else (
+            f" (target >= {target:.0f}x: {'met' if row['ratio'] >= target else 'NOT met'})")
+        print(f"    official {off['best_s']:.3f} s, peak RSS {off['peak_rss_mb']:.0f} MB -> "
+              f"{row['ratio']:.1f}x faster{verdict}; metrics max |diff| "
+              f"{row['max_abs_diff']:.1e}")
+    rss_target = RSS_TARGET_MB.get(size)
+    if rss_target is not None:
+        print(f"    our peak RSS {ours['peak_rss_mb']:.0f} MB (target <= {rss_target:.0f} MB: "
+              f"{'met' if ours['peak_rss_mb'] <= rss_target else 'NOT met'})")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The demo command, the summary table and the synthetic maps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from selo_metrics.cli import main
+from selo_metrics.data import load_air_slt, scene_size, synthetic_map
+from selo_metrics.report import format_table, summarize
+
+
+def test_demo_prints_the_table(capsys):
+    assert main(["demo", "--limit", "3", "--kinds", "focused", "scattered"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    out = [line for line in lines if line.startswith("|")]
+    assert any(line.startswith("focused: ") for line in lines)  # the legend
+    header = out[0]
+    assert header.index("↑Rmi") < header.index("↑Rsu") < header.index("↓Ras") < \
+        header.index("↑Rda")
+    rows = {line.split("|")[1].strip(): line for line in out[2:]}
+    assert set(rows) == {"focused", "scattered"}
+    rmi = {k: float(v.split("|")[2]) for k, v in rows.items()}
+    assert rmi["focused"] > rmi["scattered"]  # the synthetic good model scores better
+
+
+def test_summary_means_are_exact_and_order_independent():
+    rng = np.random.default_rng(0)
+    rows = [{k: float(v) for k, v in zip(("rsu", "ras", "rda", "rmi"), rng.random(4),
+                                          strict=True)} | {"seconds": 0.1}
+            for _ in range(500)]
+    a = summarize(rows)
+    b = summarize(rows[::-1])
+    assert a == b
+    assert a["rsu"] == math.fsum(r["rsu"] for r in rows) / 500
+    assert a["count"] == 500 and a["failures"] == 0
+
+
+def test_summary_counts_failures_and_empty_runs():
+    s = summarize([{"error": "SeLoInputError: x"}])
+    assert s["count"] == 1 and s["failures"] == 1 and s["rmi"] is None
+    assert "| -" in format_table([("run", s)])
+
+
+def test_synthetic_maps_are_deterministic_and_follow_the_gt():
+    anno = load_air_slt()
+    item = anno[5]
+    shape = scene_size(anno, item["jpg_name"])
+    a = synthetic_map(shape, item["points"], kind="focused", seed=5)
+    b = synthetic_map(shape, item["points"], kind="focused", seed=5)
+    assert a.dtype == np.uint8 and a.shape == shape and np.array_equal(a, b)
+    assert not np.array_equal(a, synthetic_map(shape, item["points"], kind="focused", seed=6))
+    with pytest.raises(ValueError, match="unknown kind"):
+        synthetic_map(shape, item["points"], kind="perfect")
