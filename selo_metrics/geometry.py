@@ -219,7 +219,8 @@ def check_polygons_in_map(
     """Raise if a polygon lies wholly outside the map.
 
     A polygon partly outside is fine (only the inside counts). ``integer=True`` tests the
-    vertices truncated toward zero, as the ``"slm"`` rasterizer sees them.
+    vertices truncated toward zero, as the ``"slm"`` rasterizer sees them, and refuses
+    coordinates beyond int32 (which ``np.array(p, np.int32)`` cannot hold).
 
     Examples
     --------
@@ -234,6 +235,12 @@ def check_polygons_in_map(
     box = shapely.box(0, 0, w - 1, h - 1)
     for i, poly in enumerate(polygons):
         p = np.trunc(poly) if integer else poly
+        if integer and float(np.max(np.abs(p))) > 2**31 - 1:
+            raise SeLoInputError(
+                "vertex coordinate beyond the int32 range that the official rasterizer "
+                "(np.int32 points) can represent",
+                sample_id=sample_id, polygon=i,
+            )
         ring = shapely.LineString(np.vstack([p, p[:1]]))
         if shapely.intersects(ring, box) or _even_odd_contains(p, 0.0, 0.0):
             continue

@@ -6,7 +6,8 @@ repeated for maps smaller than the kernel); the integer window sum ``S`` becomes
 ``rint(S * (1.0 / k**2))`` (ties to even), stored as uint8.
 
 One pass streams the map once, horizontal first: each input row's window sums (at most
-``255 k``, so 16-bit) come from log-step partial sums, one vectorised loop per level; a ring
+``255 k``, so 16-bit) come from chained sums of 2-5 shifted copies when ``k`` factors into
+2..5 (``50 = 5 * 5 * 2``: three loops), else from log-step partial sums; a ring
 of the last ``k + 1`` such rows feeds a running 32-bit column sum (vertical); one vectorised
 loop rounds and writes the output row. Rows are split into one contiguous chunk per thread.
 Every inner loop indexes pre-sliced views with the bare loop variable, which is what lets
@@ -23,7 +24,13 @@ import functools
 import numba
 import numpy as np
 
-__all__ = ["box_filter_passes", "box_filter_u8", "float32_rounding_is_exact", "reflect101"]
+__all__ = [
+    "box_filter_passes",
+    "box_filter_u8",
+    "float32_rounding_is_exact",
+    "reflect101",
+    "small_factors",
+]
 
 
 @numba.njit(cache=True, inline="always")
@@ -38,10 +45,38 @@ def reflect101(i, n):
             i = 2 * n - 2 - i
     return i
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _shifted_sum(o, a, s, f):
+    # o[i] = sum of a[i + t*s] for t < f (f in 2..5), one vectorisable loop per arity
+    n = o.shape[0]
+    a0 = a[0:n]
+    a1 = a[s:s + n]
+    if f == 2:
+        for i in range(n):
+            o[i] = a0[i] + a1[i]
+    elif f == 3:
+        a2 = a[2 * s:2 * s + n]
+        for i in range(n):
+            o[i] = a0[i] + a1[i] + a2[i]
+    elif f == 4:
+        a2 = a[2 * s:2 * s + n]
+        a3 = a[3 * s:3 * s + n]
+        for i in range(n):
+            o[i] = a0[i] + a1[i] + a2[i] + a3[i]
+    else:
+        a2 = a[2 * s:2 * s + n]
+        a3 = a[3 * s:3 * s + n]
+        a4 = a[4 * s:4 * s + n]
+        for i in range(n):
+            o[i] = a0[i] + a1[i] + a2[i] + a3[i] + a4[i]
+
+
 @numba.njit(cache=True, nogil=True)
-def _hsum(row, xmap, before, k, lev, nlev, out):
-    # window sums of k along a row with reflect-101 borders, via log-step partial sums:
-    # lev[j][i] = sum of 2**j extended samples from i; k's set bits pick the levels
+def _hsum(row, xmap, before, k, factors, lev, out):
+    # window sums of k along a row with reflect-101 borders. With k = f1 f2 ... (each f in
+    # 2..5; 50 = 5 * 5 * 2) level j+1 sums f shifted copies of level j: three short loops
+    # for k = 50. Otherwise log-step partial sums: lev[j][i] = sum of 2**j samples from i,
+    # k's set bits picking the levels.
     w = row.shape[0]
     L = w + k - 1
     e0 = lev[0]
@@ -52,6 +87,19 @@ def _hsum(row, xmap, before, k, lev, nlev, out):
         mid[x] = row[x]
     for e in range(before + w, L):
         e0[e] = row[xmap[e]]
+    nf = factors.shape[0]
+    if nf > 0:
+        span = 1
+        for j in range(nf):
+            f = factors[j]
+            n = L - span * f + 1
+            if j == nf - 1:
+                _shifted_sum(out, lev[j], span, f)
+            else:
+                _shifted_sum(lev[j + 1][:n], lev[j], span, f)
+            span *= f
+        return
+    nlev = lev.shape[0]
     s = 1
     for j in range(1, nlev):
         n = L - 2 * s + 1
@@ -75,6 +123,7 @@ def _hsum(row, xmap, before, k, lev, nlev, out):
                     out[x] = out[x] + a[x]
             off += 1 << j
 
+
 @numba.njit(cache=True, nogil=True)
 def _round_f32(colsum, scale, out):
     for x in range(colsum.shape[0]):
@@ -88,15 +137,16 @@ def _round_f64(colsum, scale, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _box_rows(src, dst, k, scale, single, row0, row1):
+def _box_rows(src, dst, k, factors, scale, single, row0, row1):
     h, w = src.shape
     before = k // 2
     after = k - before - 1
     L = w + k - 1
-    nlev = 0
-    while (1 << nlev) <= k:
-        nlev += 1
-    lev = np.empty((nlev, L), np.uint16)
+    nlev = factors.shape[0]
+    if nlev == 0:
+        while (1 << nlev) <= k:
+            nlev += 1
+    lev = np.empty((max(nlev, 1), L), np.uint16)
     xmap = np.empty(L, np.int64)
     for e in range(L):
         xmap[e] = reflect101(e - before, w)
@@ -107,14 +157,14 @@ def _box_rows(src, dst, k, scale, single, row0, row1):
     for dy in range(-before, after + 1):
         t = row0 + dy + before
         hs = ring[t % R]
-        _hsum(src[reflect101(row0 + dy, h)], xmap, before, k, lev, nlev, hs)
+        _hsum(src[reflect101(row0 + dy, h)], xmap, before, k, factors, lev, hs)
         for x in range(w):
             colsum[x] += hs[x]
     for y in range(row0, row1):
         if y > row0:
             t_add = y + after + before
             hs = ring[t_add % R]
-            _hsum(src[reflect101(y + after, h)], xmap, before, k, lev, nlev, hs)
+            _hsum(src[reflect101(y + after, h)], xmap, before, k, factors, lev, hs)
             old = ring[(t_add - k) % R]
             for x in range(w):
                 colsum[x] += np.int32(hs[x]) - np.int32(old[x])
@@ -124,17 +174,35 @@ def _box_rows(src, dst, k, scale, single, row0, row1):
             _round_f64(colsum, scale, dst[y])
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def box_filter_u8(src, dst, k, scale, single, nthreads):
+def box_filter_u8(src, dst, k, factors, scale, single, nthreads):
     """One k x k mean-filter pass ``src -> dst`` (uint8, same shape, distinct arrays).
 
-    ``scale`` is ``1 / k**2``; ``single`` rounds in float32 (only where
+    ``factors`` is :func:`small_factors` of ``k`` (empty: log-step sums); ``scale`` is
+    ``1 / k**2``; ``single`` rounds in float32 (only where
     :func:`float32_rounding_is_exact`), else float64. Rows are split into ``nthreads`` chunks
     run in parallel.
     """
     h = src.shape[0]
     nchunks = min(nthreads, max(1, h // 64))
     for c in numba.prange(nchunks):
-        _box_rows(src, dst, k, scale, single, h * c // nchunks, h * (c + 1) // nchunks)
+        _box_rows(src, dst, k, factors, scale, single, h * c // nchunks, h * (c + 1) // nchunks)
+
+
+def small_factors(k: int) -> np.ndarray:
+    """``k`` as a product of factors in 2..5 (largest first), or empty when there is none.
+
+    Examples
+    --------
+    >>> small_factors(50).tolist(), small_factors(49).tolist()
+    ([5, 5, 2], [])
+    """
+    out = []
+    rest = k
+    for f in (5, 4, 3, 2):
+        while rest % f == 0 and rest > 1:
+            out.append(f)
+            rest //= f
+    return np.array(out if rest == 1 else [], dtype=np.int64)
 
 
 @functools.cache
@@ -164,13 +232,14 @@ def box_filter_passes(
         raise ValueError(f"box size {k} too large: window sums must fit 16 bits (k <= 257)")
     scale = 1.0 / (k * k)
     single = float32_rounding_is_exact(k)
+    factors = small_factors(k)
     a = np.empty_like(gray)
     b = np.empty_like(gray)
     if passes == 0:
         a[...] = gray
         return a, b
-    box_filter_u8(gray, a, k, scale, single, nthreads)
+    box_filter_u8(gray, a, k, factors, scale, single, nthreads)
     for _ in range(passes - 1):
-        box_filter_u8(a, b, k, scale, single, nthreads)
+        box_filter_u8(a, b, k, factors, scale, single, nthreads)
         a, b = b, a
     return a, b

@@ -5,10 +5,12 @@ for maps smaller than the window) takes, at ``(y, x)``, the maximum over rows
 ``y - m//2 .. y + m - m//2 - 1`` and the same columns. The maximum is separable and exact,
 so it runs as a vertical pass (van Herk / Gil-Werman on whole row vectors, which the
 compiler vectorises, columns split across threads) and a horizontal pass fused with the peak
-test ``g == max and g > 0`` (rows split across threads): log-step maxima along the row (a
-window of ``m`` is the maximum of two overlapping windows of the largest power of two
-``<= m``), then the 0/1 peak flags overwrite the vertical maxima and the runs of peaks in
-every row are counted.
+test ``g == max and g > 0`` (rows split across threads). A peak must equal its
+vertical-window maximum, so each row first counts such candidates: a row with none is done;
+a row with few checks each candidate's horizontal window directly; a dense row (flat or
+saturated maps) takes log-step maxima along the row (a window of ``m`` is the maximum of two
+overlapping windows of the largest power of two ``<= m``). The 0/1 peak flags then overwrite
+the vertical maxima and the runs of peaks in every row are counted.
 """
 
 from __future__ import annotations
@@ -90,6 +92,14 @@ def _max2(out, a, b):
 
 
 @numba.njit(cache=True, nogil=True)
+def _window_max(a):
+    best = a[0]
+    for i in range(1, a.shape[0]):
+        best = max(best, a[i])
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
 def _peak_rows(g, vmax, m, runs, row0, row1):
     w = g.shape[1]
     before = m // 2
@@ -103,8 +113,22 @@ def _peak_rows(g, vmax, m, runs, row0, row1):
     xmap = np.empty(ext_len, np.int64)
     for e in range(ext_len):
         xmap[e] = reflect(e - before, w)
+    cand = np.empty(w, np.int64)
+    # a row with few candidates checks each candidate's window directly (cost ~ n m);
+    # a dense row (flat or saturated maps) takes the log-step maxima (cost ~ log2(m) L)
+    sparse_limit = max(1, (4 * ext_len) // max(m, 1))
     for y in range(row0, row1):
         v = vmax[y]
+        gy = g[y]
+        # candidates: g equals its vertical-window maximum (necessary for a peak), g > 0
+        ncand = 0
+        for x in range(w):
+            ncand += (gy[x] == v[x]) & (gy[x] > 0)
+        if ncand == 0:
+            v[:] = 0
+            runs[y] = 0
+            continue
+        # the extended row (reflect borders), kept for the windows near the borders
         for e in range(before):
             buf_a[e] = v[xmap[e]]
         mid = buf_a[before:before + w]
@@ -112,6 +136,24 @@ def _peak_rows(g, vmax, m, runs, row0, row1):
             mid[x] = v[x]
         for e in range(before + w, ext_len):
             buf_a[e] = v[xmap[e]]
+        if ncand <= sparse_limit:
+            n = 0
+            for x in range(w):
+                if (gy[x] == v[x]) & (gy[x] > 0):
+                    cand[n] = x
+                    n += 1
+            v[:] = 0
+            nruns = 0
+            last = -2
+            for i in range(n):
+                x = cand[i]
+                if gy[x] == _window_max(buf_a[x:x + m]):
+                    v[x] = 1
+                    if x != last + 1:
+                        nruns += 1
+                    last = x
+            runs[y] = nruns
+            continue
         # log-step maxima, ping-pong between the buffers chosen by parity (swapping array
         # variables in the loop defeats vectorisation): level j holds max of 2**j samples
         s = 1
@@ -128,7 +170,6 @@ def _peak_rows(g, vmax, m, runs, row0, row1):
             _max2(rowmax, buf_a[:w], buf_a[m - p:m - p + w])
         else:
             _max2(rowmax, buf_b[:w], buf_b[m - p:m - p + w])
-        gy = g[y]
         for x in range(w):
             val = gy[x]
             v[x] = 1 if (val > 0) & (val == rowmax[x]) else 0

@@ -26,6 +26,7 @@ BAD_GT = {
     "inf vertex": ([[(0, 0), (math.inf, 10), (20, 30)]], "infinite", 0),
     "covers the whole map": ([[(-10, -10), (200, -10), (200, 200), (-10, 200)]],
                              "covers the whole", None),
+    "beyond int32": ([[(0, 0), (5e9, 0), (0, 5e9)]], "int32", 0),
     "radius 0": ([[(10, 10), (10.5, 10), (10, 10.5)]], "radius is 0", 0),
     "string": ("[[0, 0], [1, 1]]", "expected a list of polygons", None),
     "string polygon": (["abc"], "expected a list of (x, y)", 0),
