@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
+from ._kernels import num_threads
 from ._kernels.box import box_filter_passes
 from ._kernels.labels import component_moments, extract_runs
 from ._kernels.maxfilter import peak_flags, vertical_max
@@ -68,7 +68,7 @@ def peak_components(
     >>> len(comps), int(comps.sum_row[0] // comps.count[0]), int(comps.sum_col[0] // comps.count[0])
     (1, 122, 232)
     """
-    nthreads = numba.get_num_threads()
+    nthreads = num_threads()
     smooth, spare = box_filter_passes(gray, box_size, box_passes, nthreads)
     vertical_max(smooth, spare, max_window, nthreads)
     runs = np.empty(gray.shape[0], np.int64)

@@ -1,0 +1,46 @@
+"""numba kernels (uint8 / int32 arrays in, plain loops); each has a numpy twin in
+``selo_metrics._reference`` that the tests compare it with.
+
+Parallelism: the kernels are ``nogil`` functions over a range of rows or columns, run on
+contiguous chunks by a small thread pool (:func:`run_chunks`), instead of numba's
+``parallel=True``, whose compilation costs several seconds per kernel.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from typing import Any
+
+__all__ = ["num_threads", "run_chunks"]
+
+
+def num_threads() -> int:
+    """Threads the kernels use: ``SELO_NUM_THREADS``, else ``NUMBA_NUM_THREADS``, else CPUs."""
+    for var in ("SELO_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        value = os.environ.get(var)
+        if value:
+            return max(1, int(value))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+@cache
+def _pool(n: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=n, thread_name_prefix="selo-kernel")
+
+
+def run_chunks(func: Callable[..., Any], n: int, *args: Any, min_chunk: int = 64,
+               threads: int | None = None) -> list[Any]:
+    """Call ``func(*args, start, stop)`` on contiguous chunks of ``range(n)``, in parallel.
+
+    Returns the results in chunk order. ``func`` must release the GIL (numba ``nogil``).
+    """
+    k = min(threads or num_threads(), max(1, n // min_chunk))
+    bounds = [(n * c // k, n * (c + 1) // k) for c in range(k)]
+    if k == 1:
+        return [func(*args, 0, n)]
+    futures = [_pool(k).submit(func, *args, a, b) for a, b in bounds]
+    return [f.result() for f in futures]

@@ -24,6 +24,8 @@ import functools
 import numba
 import numpy as np
 
+from . import run_chunks
+
 __all__ = [
     "box_filter_passes",
     "box_filter_u8",
@@ -173,19 +175,15 @@ def _box_rows(src, dst, k, factors, scale, single, row0, row1):
         else:
             _round_f64(colsum, scale, dst[y])
 
-@numba.njit(cache=True, nogil=True, parallel=True)
 def box_filter_u8(src, dst, k, factors, scale, single, nthreads):
     """One k x k mean-filter pass ``src -> dst`` (uint8, same shape, distinct arrays).
 
     ``factors`` is :func:`small_factors` of ``k`` (empty: log-step sums); ``scale`` is
     ``1 / k**2``; ``single`` rounds in float32 (only where
     :func:`float32_rounding_is_exact`), else float64. Rows are split into ``nthreads`` chunks
-    run in parallel.
+    run in parallel (:func:`selo_metrics._kernels.run_chunks`).
     """
-    h = src.shape[0]
-    nchunks = min(nthreads, max(1, h // 64))
-    for c in numba.prange(nchunks):
-        _box_rows(src, dst, k, factors, scale, single, h * c // nchunks, h * (c + 1) // nchunks)
+    run_chunks(_box_rows, src.shape[0], src, dst, k, factors, scale, single, threads=nthreads)
 
 
 def small_factors(k: int) -> np.ndarray:

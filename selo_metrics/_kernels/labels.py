@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import run_chunks
+
 __all__ = ["component_moments", "extract_runs"]
 
 
@@ -38,7 +40,6 @@ def _runs_of_rows(flags, offsets, rows, x0s, x1s, row0, row1):
                 x += 1
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
 def extract_runs(flags, runs_per_row, nthreads):
     """Runs of nonzero pixels of ``flags``, given their count per row, in raster order.
 
@@ -46,15 +47,12 @@ def extract_runs(flags, runs_per_row, nthreads):
     """
     h = flags.shape[0]
     offsets = np.zeros(h + 1, np.int64)
-    for y in range(h):
-        offsets[y + 1] = offsets[y] + runs_per_row[y]
-    n = offsets[h]
+    np.cumsum(runs_per_row, out=offsets[1:])
+    n = int(offsets[h])
     rows = np.empty(n, np.int64)
     x0s = np.empty(n, np.int64)
     x1s = np.empty(n, np.int64)
-    nchunks = min(nthreads, max(1, h // 64))
-    for c in numba.prange(nchunks):
-        _runs_of_rows(flags, offsets, rows, x0s, x1s, h * c // nchunks, h * (c + 1) // nchunks)
+    run_chunks(_runs_of_rows, h, flags, offsets, rows, x0s, x1s, threads=nthreads)
     return rows, x0s, x1s
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import run_chunks
+
 __all__ = ["peak_flags", "reflect", "vertical_max"]
 
 
@@ -74,15 +76,9 @@ def _vertical_cols(src, dst, m, c0, c1):
                 out[x] = max(s[x], p)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
 def vertical_max(src, dst, m, nthreads):
     """Running maximum over ``m`` rows (scipy ``'reflect'`` borders), ``src -> dst``."""
-    w = src.shape[1]
-    nchunks = min(nthreads, max(1, w // 256))
-    for c in numba.prange(nchunks):
-        c0 = w * c // nchunks
-        c1 = w * (c + 1) // nchunks
-        _vertical_cols(src, dst, m, c0, c1)
+    run_chunks(_vertical_cols, src.shape[1], src, dst, m, min_chunk=256, threads=nthreads)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -182,16 +178,10 @@ def _peak_rows(g, vmax, m, runs, row0, row1):
         runs[y] = nruns
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
 def peak_flags(g, vmax, m, runs, nthreads):
     """Horizontal running maximum of ``vmax`` fused with the peak test against ``g``.
 
     Overwrites ``vmax`` with 1 where ``g == max(window) and g > 0`` and 0 elsewhere, and
     stores the number of runs of peak pixels of each row in ``runs`` (int64, length H).
     """
-    h = g.shape[0]
-    nchunks = min(nthreads, max(1, h // 64))
-    for c in numba.prange(nchunks):
-        row0 = h * c // nchunks
-        row1 = h * (c + 1) // nchunks
-        _peak_rows(g, vmax, m, runs, row0, row1)
+    run_chunks(_peak_rows, g.shape[0], g, vmax, m, runs, threads=nthreads)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import run_chunks
+
 __all__ = ["masked_sums_f64", "masked_sums_u8"]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def masked_sums_u8(gray, mask):
-    """Exact ``(area, sum(gray * mask), sum(gray))`` (int64), uint8 ``gray``, 0/1 ``mask``."""
-    h, w = gray.shape
-    area = np.zeros(h, np.int64)
-    s_in = np.zeros(h, np.int64)
-    s_all = np.zeros(h, np.int64)
-    for y in numba.prange(h):
+@numba.njit(cache=True, nogil=True)
+def _sums_u8_rows(gray, mask, out, row0, row1):
+    w = gray.shape[1]
+    for y in range(row0, row1):
         g = gray[y]
         m = mask[y]
         a = 0
@@ -27,24 +25,15 @@ def masked_sums_u8(gray, mask):
             a += mv
             si += gv * mv
             sa += gv
-        area[y] = a
-        s_in[y] = si
-        s_all[y] = sa
-    return area.sum(), s_in.sum(), s_all.sum()
+        out[y, 0] = a
+        out[y, 1] = si
+        out[y, 2] = sa
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def masked_sums_f64(prob, mask):
-    """Per-row ``sum(prob * mask)`` and ``sum(prob)`` (float64) and the exact area.
-
-    The caller adds the row sums with numpy's pairwise summation, so the totals are as
-    accurate as the official ``np.sum`` over the whole map.
-    """
-    h, w = prob.shape
-    area = np.zeros(h, np.int64)
-    s_in = np.zeros(h, np.float64)
-    s_all = np.zeros(h, np.float64)
-    for y in numba.prange(h):
+@numba.njit(cache=True, nogil=True)
+def _sums_f64_rows(prob, mask, area, s_in, s_all, row0, row1):
+    w = prob.shape[1]
+    for y in range(row0, row1):
         p = prob[y]
         m = mask[y]
         a = 0
@@ -58,4 +47,31 @@ def masked_sums_f64(prob, mask):
         area[y] = a
         s_in[y] = si
         s_all[y] = sa
-    return area.sum(), s_in, s_all
+
+
+def masked_sums_u8(gray: np.ndarray, mask: np.ndarray) -> tuple[int, int, int]:
+    """Exact ``(area, sum(gray * mask), sum(gray))`` for uint8 ``gray`` and 0/1 ``mask``.
+
+    Examples
+    --------
+    >>> masked_sums_u8(np.full((3, 4), 10, np.uint8), np.eye(3, 4, dtype=np.uint8))
+    (3, 30, 120)
+    """
+    per_row = np.empty((gray.shape[0], 3), np.int64)
+    run_chunks(_sums_u8_rows, gray.shape[0], gray, mask, per_row)
+    area, s_in, s_all = per_row.sum(axis=0)
+    return int(area), int(s_in), int(s_all)
+
+
+def masked_sums_f64(prob: np.ndarray, mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """The exact area and per-row ``sum(prob * mask)`` and ``sum(prob)`` (float64).
+
+    The caller adds the row sums with numpy's pairwise summation, so the totals are as
+    accurate as the official ``np.sum`` over the whole map.
+    """
+    h = prob.shape[0]
+    area = np.empty(h, np.int64)
+    s_in = np.empty(h, np.float64)
+    s_all = np.empty(h, np.float64)
+    run_chunks(_sums_f64_rows, h, prob, mask, area, s_in, s_all)
+    return int(area.sum()), s_in, s_all

@@ -197,11 +197,7 @@ def _point_in_or_on(px: int, py: int, poly: list[tuple[Fraction, Fraction]]) -> 
         xa, ya = poly[i - 1]
         xb, yb = poly[i]
         cross = (xb - xa) * (py - ya) - (yb - ya) * (px - xa)
-        if (
-            cross == 0
-            and min(xa, xb) <= px <= max(xa, xb)
-            and min(ya, yb) <= py <= max(ya, yb)
-        ):
+        if cross == 0 and min(xa, xb) <= px <= max(xa, xb) and min(ya, yb) <= py <= max(ya, yb):
             return True
         if (ya > py) != (yb > py):
             x_cross = xa + (py - ya) * (xb - xa) / (yb - ya)

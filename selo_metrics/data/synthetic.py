@@ -13,6 +13,7 @@ import math
 import numba
 import numpy as np
 
+from .._kernels import run_chunks
 from ..geometry import PolygonsLike, as_polygons
 
 __all__ = ["SYNTHETIC_KINDS", "synthetic_map"]
@@ -25,8 +26,8 @@ SYNTHETIC_KINDS = {
 }
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _render(h, w, blobs, noise, noise_amp, out):
+@numba.njit(cache=True, nogil=True)
+def _render_rows(h, w, blobs, noise, noise_amp, out, row0, row1):
     nb = blobs.shape[0]
     gh, gw = noise.shape
     gx = np.empty((nb, w), np.float32)
@@ -37,7 +38,7 @@ def _render(h, w, blobs, noise, noise_amp, out):
             gx[b, x] = amp * math.exp(-0.5 * d * d)
     sy = (gh - 1) / max(h - 1, 1)
     sx = (gw - 1) / max(w - 1, 1)
-    for y in numba.prange(h):
+    for y in range(row0, row1):
         fy = y * sy
         y0 = min(int(fy), gh - 2)
         ty = fy - y0
@@ -112,6 +113,6 @@ def synthetic_map(
                           rng.uniform(0.02, 0.05) * min(h, w), rng.uniform(0.3, 0.55)))
     noise = rng.random((9, 9)).astype(np.float32)
     out = np.empty((h, w), np.uint8)
-    _render(h, w, np.asarray(blobs, np.float32).reshape(-1, 4), noise,
-            np.float32(0.45 if kind == "scattered" else 0.3), out)
+    run_chunks(_render_rows, h, h, w, np.asarray(blobs, np.float32).reshape(-1, 4), noise,
+               np.float32(0.45 if kind == "scattered" else 0.3), out)
     return out

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from selo_metrics._kernels import num_threads
 from selo_metrics._kernels.box import (
     box_filter_passes,
     box_filter_u8,
@@ -25,7 +25,7 @@ from selo_metrics._reference.filters import (
 )
 from selo_metrics.attention import peak_components
 
-NT = numba.get_num_threads()
+NT = num_threads()
 
 
 def u8_maps(max_side: int = 60):
