@@ -44,8 +44,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def make_case(size: int, workdir: Path) -> tuple[Path, Path]:
-    """Write the map (.npy) and polygons (.json) for one size; return their paths."""
+def make_case(size: int, workdir: Path, kind: str = "focused") -> tuple[Path, Path]:
+    """Write the map (.npy) and polygons (.json) for one size and kind; return their paths."""
     import numpy as np
 
     from selo_metrics.data import load_air_slt, scene_size, synthetic_map
@@ -54,9 +54,9 @@ def make_case(size: int, workdir: Path) -> tuple[Path, Path]:
     item = next(a for a in anno if a["jpg_name"] == "21.jpg")
     scale = size / max(scene_size(anno, "21.jpg"))
     polys = [[[x * scale, y * scale] for x, y in poly] for poly in item["points"]]
-    gray = synthetic_map((size, size), polys, kind="focused", seed=size)
-    map_path = workdir / f"map_{size}.npy"
-    poly_path = workdir / f"polys_{size}.json"
+    gray = synthetic_map((size, size), polys, kind=kind, seed=size)
+    map_path = workdir / f"map_{size}_{kind}.npy"
+    poly_path = workdir / f"polys_{size}_{kind}.json"
     np.save(map_path, gray)
     poly_path.write_text(json.dumps(polys))
     return map_path, poly_path
@@ -134,6 +134,8 @@ def official_available(reference: Path) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[3000, 10000])
+    p.add_argument("--kinds", nargs="+", default=["focused"],
+                   help="synthetic map kinds (focused, shifted, scattered)")
     p.add_argument("--repeat", type=int, default=3, help="warm calls of ours (best is kept)")
     p.add_argument("--repeat-official", type=int, default=1)
     p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
@@ -158,25 +160,28 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"# official comparison skipped: {reason}")
     results = []
+    jit_s = None
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for size in args.sizes:
-            map_path, poly_path = make_case(size, workdir)
-            base = [str(map_path), str(poly_path)]
-            cold_env = dict(os.environ, NUMBA_CACHE_DIR=str(workdir / f"numba-cache-{size}"))
-            cold = run_worker(["ours", *base, "1"], env=cold_env)
-            ours = run_worker(["ours", *base, str(args.repeat)])
-            row = {"size": size, "ours": ours, "jit_compile_s": cold["first_call_s"]
-                   - cold["best_s"]}
-            if not reason:
-                off = run_worker(["official", *base, str(args.repeat_official),
-                                  str(args.reference)])
-                row["official"] = off
-                row["ratio"] = off["best_s"] / ours["best_s"]
-                row["max_abs_diff"] = max(abs(a - b) for a, b in
-                                          zip(off["metrics"], ours["metrics"], strict=True))
-            results.append(row)
-            print_row(row)
+            for kind in args.kinds:
+                map_path, poly_path = make_case(size, workdir, kind)
+                base = [str(map_path), str(poly_path)]
+                if jit_s is None:  # once: a process with an empty numba cache
+                    cold_env = dict(os.environ, NUMBA_CACHE_DIR=str(workdir / "numba-cache"))
+                    cold = run_worker(["ours", *base, "1"], env=cold_env)
+                    jit_s = cold["first_call_s"] - cold["best_s"]
+                ours = run_worker(["ours", *base, str(args.repeat)])
+                row = {"size": size, "kind": kind, "ours": ours, "jit_compile_s": jit_s}
+                if not reason:
+                    off = run_worker(["official", *base, str(args.repeat_official),
+                                      str(args.reference)])
+                    row["official"] = off
+                    row["ratio"] = off["best_s"] / ours["best_s"]
+                    row["max_abs_diff"] = max(abs(a - b) for a, b in
+                                              zip(off["metrics"], ours["metrics"], strict=True))
+                results.append(row)
+                print_row(row)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
@@ -184,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_row(row: dict) -> None:
     size, ours = row["size"], row["ours"]
-    line = (f"{size} x {size}: ours {ours['best_s']:.3f} s (first call in a fresh process "
-            f"{ours['first_call_s']:.3f} s; JIT compile, excluded: {row['jit_compile_s']:.1f} s), "
-            f"peak RSS {ours['peak_rss_mb']:.0f} MB")
+    line = (f"{size} x {size} {row['kind']}: ours {ours['best_s']:.3f} s (first call in a "
+            f"fresh process {ours['first_call_s']:.3f} s; JIT compile, excluded: "
+            f"{row['jit_compile_s']:.1f} s), peak RSS {ours['peak_rss_mb']:.0f} MB")
     print(line)
     if "official" in row:
         off = row["official"]

@@ -78,9 +78,10 @@ def gt_mask(
     Raises
     ------
     ValueError
-        For an unknown ``convention``; a negative size; with ``"slm"``, a coordinate whose
-        truncation does not fit in int32 (``np.array(p, np.int32)`` cannot represent it);
-        with ``"paper"``, a coordinate beyond ``2**62`` in magnitude.
+        For an unknown ``convention``; a negative size; a NaN or infinite vertex; with
+        ``"slm"``, a coordinate whose truncation does not fit in int32
+        (``np.array(p, np.int32)`` cannot represent it); with ``"paper"``, a coordinate
+        beyond ``2**62`` in magnitude.
 
     Notes
     -----
@@ -130,6 +131,8 @@ def gt_mask(
     if height == 0 or width == 0 or len(polygons) == 0:
         return mask
     vertices, offsets = _concat(polygons)
+    if not np.isfinite(vertices).all():
+        raise ValueError("polygon vertices must be finite")
     if convention == "slm":
         truncated = np.trunc(vertices)
         if truncated.size and (truncated.min() < _INT32_MIN or truncated.max() > _INT32_MAX):

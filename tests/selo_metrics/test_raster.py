@@ -369,6 +369,11 @@ def test_errors():
         gt_mask([SQUARE], (5, 5), convention="opencv")
     with pytest.raises(ValueError, match="int32"):
         gt_mask([SQUARE * 1e10], (5, 5))
+    for convention in ("slm", "paper"):
+        with pytest.raises(ValueError, match="finite"):
+            gt_mask(
+                [np.array([[0.0, 0.0], [np.nan, 1.0], [1.0, 1.0]])], (3, 3), convention=convention
+            )
     with pytest.raises(ValueError, match="non-negative"):
         gt_mask([SQUARE], (-1, 5))
     with pytest.raises(ValueError, match="2\\*\\*62"):
