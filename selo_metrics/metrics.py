@@ -200,6 +200,12 @@ def _rda(conv: Convention, regions: list[Region], centres: list[Point]) -> float
     return float(np.mean(values))
 
 
+def _centre_metric(metric, prob_map, polygons, convention, sample_id, params) -> float:
+    # Ras or Rda alone: regions and attention centres, then the metric
+    conv, m, _, regions = _prepare(prob_map, polygons, convention, sample_id, params)
+    return metric(conv, regions, _centres(conv, m))
+
+
 def rmi(
     rsu: float, ras: float, rda: float, *, w_su: float = 0.4, w_as: float = 0.35,
     w_da: float = 0.25,
@@ -328,8 +334,7 @@ def ras(
     >>> round(ras(g, [[(180, 130), (320, 130), (320, 270), (180, 270)]]), 4)
     0.0031
     """
-    conv, m, _, regions = _prepare(prob_map, polygons, convention, sample_id, params)
-    return _ras(conv, regions, _centres(conv, m))
+    return _centre_metric(_ras, prob_map, polygons, convention, sample_id, params)
 
 
 def rda(
@@ -346,8 +351,7 @@ def rda(
     >>> rda(g, [[(180, 130), (320, 130), (320, 270), (180, 270)]])
     1.0
     """
-    conv, m, _, regions = _prepare(prob_map, polygons, convention, sample_id, params)
-    return _rda(conv, regions, _centres(conv, m))
+    return _centre_metric(_rda, prob_map, polygons, convention, sample_id, params)
 
 
 def attention_centers(

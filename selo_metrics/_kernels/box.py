@@ -25,27 +25,15 @@ import numba
 import numpy as np
 
 from . import run_chunks
+from .borders import extend_row, reflect101
 
 __all__ = [
     "box_filter_passes",
     "box_filter_u8",
     "float32_rounding_is_exact",
-    "reflect101",
     "small_factors",
 ]
 
-
-@numba.njit(cache=True, inline="always")
-def reflect101(i, n):
-    """Index ``i`` reflected into ``[0, n)`` without repeating the edge (``dcb|abcd|cba``)."""
-    if n == 1:
-        return 0
-    while i < 0 or i >= n:
-        if i < 0:
-            i = -i
-        else:
-            i = 2 * n - 2 - i
-    return i
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _shifted_sum(o, a, s, f):
@@ -82,13 +70,7 @@ def _hsum(row, xmap, before, k, factors, lev, out):
     w = row.shape[0]
     L = w + k - 1
     e0 = lev[0]
-    for e in range(before):
-        e0[e] = row[xmap[e]]
-    mid = e0[before:before + w]
-    for x in range(w):
-        mid[x] = row[x]
-    for e in range(before + w, L):
-        e0[e] = row[xmap[e]]
+    extend_row(row, xmap, before, e0[:L])
     nf = factors.shape[0]
     if nf > 0:
         span = 1

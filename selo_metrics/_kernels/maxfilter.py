@@ -19,20 +19,9 @@ import numba
 import numpy as np
 
 from . import run_chunks
+from .borders import extend_row, reflect
 
-__all__ = ["peak_flags", "reflect", "vertical_max"]
-
-
-@numba.njit(cache=True, inline="always")
-def reflect(i: int, n: int) -> int:
-    """Index ``i`` reflected into ``[0, n)`` repeating the edge (``dcba|abcd|dcba``)."""
-    p = 2 * n
-    i %= p
-    if i < 0:
-        i += p
-    if i >= n:
-        i = p - 1 - i
-    return i
+__all__ = ["peak_flags", "vertical_max"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -125,13 +114,7 @@ def _peak_rows(g, vmax, m, runs, row0, row1):
             runs[y] = 0
             continue
         # the extended row (reflect borders), kept for the windows near the borders
-        for e in range(before):
-            buf_a[e] = v[xmap[e]]
-        mid = buf_a[before:before + w]
-        for x in range(w):
-            mid[x] = v[x]
-        for e in range(before + w, ext_len):
-            buf_a[e] = v[xmap[e]]
+        extend_row(v, xmap, before, buf_a)
         if ncand <= sparse_limit:
             n = 0
             for x in range(w):

@@ -32,6 +32,15 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
+def _fill_span(row, x1, x2):
+    """Set ``row[x1..x2]`` (inclusive) to 1, clipped to the row; nothing if empty."""
+    x1 = max(x1, 0)
+    x2 = min(x2, row.shape[0] - 1)
+    if x1 <= x2:
+        row[x1:x2 + 1] = 1
+
+
+@_jit
 def _c_div(a, b):
     """C integer division of int64 (quotient truncated toward zero)."""
     q = abs(a) // abs(b)
@@ -188,7 +197,7 @@ def _collect_edges_slm(mask, vertices, offsets):
 @_jit
 def _fill_edges_slm(mask, ey0, ey1, ex, edx):
     """Even-odd scanline fill; span ends rounded from fixed point as OpenCV does."""
-    height, width = mask.shape
+    height = mask.shape[0]
     ne = ey0.shape[0]
     if ne < 2:
         return
@@ -229,15 +238,7 @@ def _fill_edges_slm(mask, ey0, ey1, ex, edx):
             active[i + 1] = ev
         row = mask[y]
         for j in range(0, na - 1, 2):
-            x1 = (xs[j] + (XY_ONE - 1)) >> XY_SHIFT
-            x2 = xs[j + 1] >> XY_SHIFT
-            if x1 < width and x2 >= 0:
-                if x1 < 0:
-                    x1 = 0
-                if x2 >= width:
-                    x2 = width - 1
-                for x in range(x1, x2 + 1):
-                    row[x] = 1
+            _fill_span(row, (xs[j] + (XY_ONE - 1)) >> XY_SHIFT, xs[j + 1] >> XY_SHIFT)
 
 
 @_jit
@@ -441,14 +442,8 @@ def _fill_poly_paper(mask, vertices, start, stop, xa, ya, xb, yb, keys, active):
         keys_row = np.sort(keys[:na])
         row = mask[y]
         for j in range(0, na - 1, 2):
-            x1 = (keys_row[j] + 1) >> 1  # ceil of the left crossing
-            x2 = keys_row[j + 1] >> 1  # floor of the right crossing
-            if x1 < 0:
-                x1 = 0
-            if x2 >= width:
-                x2 = width - 1
-            for x in range(x1, x2 + 1):
-                row[x] = 1
+            # ceil of the left crossing .. floor of the right crossing
+            _fill_span(row, (keys_row[j] + 1) >> 1, keys_row[j + 1] >> 1)
 
 
 @_jit
