@@ -32,6 +32,12 @@ def _pool(n: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=n, thread_name_prefix="selo-kernel")
 
 
+# A forked child inherits the pool object but not its threads: it must start its own, or it
+# would wait forever on work no thread picks up (multiprocessing forks on Linux by default).
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def run_chunks(func: Callable[..., Any], n: int, *args: Any, min_chunk: int = 64,
                threads: int | None = None) -> list[Any]:
     """Call ``func(*args, start, stop)`` on contiguous chunks of ``range(n)``, in parallel.

@@ -44,3 +44,35 @@ def test_result_repr_and_dict_are_readable():
     assert "q1" in text and "Rmi" in text and "200 x 240" in text
     d = res.to_dict()
     assert d["sample_id"] == "q1" and d["rmi"] == res.rmi and d["shape"] == [200, 240]
+
+
+def _score_in_child(queue):
+    import numpy as np
+
+    g = np.zeros((400, 500), np.uint8)
+    g[150:250, 200:300] = 255
+    queue.put(selo_metrics.evaluate(g, [[(180, 130), (320, 130), (320, 270), (180, 270)]]).rmi)
+
+
+def test_forked_worker_after_parent_used_the_kernels():
+    """The kernels' thread pool must not be inherited half-dead by a forked process."""
+    import multiprocessing
+
+    import numpy as np
+    import pytest
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork start method on this platform")
+    g = np.zeros((400, 500), np.uint8)
+    g[150:250, 200:300] = 255
+    expected = selo_metrics.evaluate(g, [[(180, 130), (320, 130), (320, 270), (180, 270)]]).rmi
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_score_in_child, args=(queue,))
+    proc.start()
+    proc.join(60)
+    alive = proc.is_alive()
+    if alive:
+        proc.kill()
+    assert not alive, "the forked child hung"
+    assert queue.get(timeout=5) == expected
