@@ -123,10 +123,11 @@ def _validate(poly: np.ndarray, index: int, sample_id: object) -> np.ndarray:
             f"fewer than 3 distinct vertices ({distinct.shape[0]})",
             sample_id=sample_id, polygon=index,
         )
+    # collinear: every vertex on the line through the first and the farthest vertex (O(M))
     d = distinct - distinct[0]
-    scale = float(np.max(np.abs(d)))
-    cross = d[1:, 0, None] * d[None, 1:, 1] - d[1:, 1, None] * d[None, 1:, 0]
-    if float(np.max(np.abs(cross))) <= 1e-12 * scale * scale:
+    far = d[int(np.argmax(np.hypot(d[:, 0], d[:, 1])))]
+    cross = d[:, 0] * far[1] - d[:, 1] * far[0]
+    if float(np.max(np.abs(cross))) <= 1e-12 * float(far @ far):
         raise SeLoInputError(
             "zero-area polygon: all vertices are collinear", sample_id=sample_id, polygon=index
         )

@@ -56,3 +56,14 @@ def test_official_region_arithmetic():
     assert (cx, cy) == (int(-1.5 / 3), int(-2.0 / 3)) == (0, 0)
     d = [np.hypot(-5.5, -3.0), np.hypot(2, -3), np.hypot(2, 4)]
     assert r == int(np.mean(d) * 1.5)
+
+
+def test_collinearity_check_is_linear_in_vertices():
+    """A 200k-vertex ring validates (an M x M intermediate would need 4e10 entries), and a
+    long line is refused."""
+    t = np.linspace(0, 2 * np.pi, 200_000, endpoint=False)
+    ring = np.c_[500 + 400 * np.cos(t), 500 + 400 * np.sin(t)]
+    assert as_polygons([ring])[0].shape == (200_000, 2)
+    line = np.c_[np.arange(100_000.0), 2 * np.arange(100_000.0) + 3]
+    with pytest.raises(selo_metrics.SeLoInputError, match="collinear"):
+        as_polygons([line])
