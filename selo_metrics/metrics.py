@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ._kernels.sums import masked_sums_f64, masked_sums_u8
 from .attention import attention_centers as _attention_centers
 from .conventions import Convention, resolve_convention
 from .errors import SeLoInputError
@@ -45,6 +46,8 @@ class SeLoResult:
         ``(H, W)`` of the map.
     sample_id : object
         The caller's id, if given.
+    params : dict
+        The constants the caller overrode (empty: the convention's own values).
     """
 
     rsu: float
@@ -66,8 +69,11 @@ class SeLoResult:
         --------
         >>> g = np.zeros((200, 200), np.uint8); g[80:120, 80:120] = 255
         >>> d = evaluate(g, [[(60, 60), (140, 60), (140, 140), (60, 140)]]).to_dict()
-        >>> sorted(d)[:4], d["mask_area"]
-        (['attention_centers', 'convention', 'mask_area', 'ras'], 6561)
+        >>> sorted(d)
+        ['attention_centers', 'convention', 'mask_area', 'params', 'ras', 'rda', 'regions',
+         'rmi', 'rsu', 'sample_id', 'shape']
+        >>> d["mask_area"], d["params"]
+        (6561, {})
         """
         return {
             "sample_id": self.sample_id,
@@ -79,6 +85,7 @@ class SeLoResult:
             "regions": [list(r) for r in self.regions],
             "attention_centers": [list(c) for c in self.attention_centers],
             "convention": self.convention,
+            "params": dict(self.params),
             "shape": list(self.shape),
         }
 
@@ -101,7 +108,10 @@ def _prepare(
     sample_id: object,
     params: dict[str, Any],
 ) -> tuple[Convention, SeLoMap, list[np.ndarray], list[Region]]:
-    conv = resolve_convention(convention, **params)
+    try:
+        conv = resolve_convention(convention, **params)
+    except SeLoInputError as exc:
+        raise exc.with_sample(sample_id) from None
     m = as_map(prob_map, sample_id=sample_id)
     polys = as_polygons(polygons, sample_id=sample_id)
     check_polygons_in_map(
@@ -116,21 +126,20 @@ def _prepare(
     return conv, m, polys, regions
 
 
-def _rsu(conv: Convention, m: SeLoMap, polys: list[np.ndarray], sample_id: object):
-    from ._kernels.sums import masked_sums_f64, masked_sums_u8
-
+def _rsu(
+    conv: Convention, m: SeLoMap, polys: list[np.ndarray], sample_id: object
+) -> tuple[float, int]:
     h, w = m.gray.shape
     mask = gt_mask(polys, (h, w), convention="slm" if conv.gt_fill == "cv2" else "paper")
     if m.prob is None:
         area, s_in, s_all = masked_sums_u8(m.gray, mask)
-        in_gt = int(s_in) / 255.0
-        total = int(s_all) / 255.0
+        in_gt = s_in / 255.0
+        total = s_all / 255.0
     else:
         area, rows_in, rows_all = masked_sums_f64(m.prob, mask)
         in_gt = float(np.sum(rows_in))
         total = float(np.sum(rows_all))
     del mask
-    area = int(area)
     if area == 0:
         raise SeLoInputError(
             f"the GT covers no pixel of the {h} x {w} map (zero area after rasterization)",

@@ -157,6 +157,7 @@ def _box_rows(src, dst, k, factors, scale, single, row0, row1):
         else:
             _round_f64(colsum, scale, dst[y])
 
+
 def box_filter_u8(src, dst, k, factors, scale, single, nthreads):
     """One k x k mean-filter pass ``src -> dst`` (uint8, same shape, distinct arrays).
 

@@ -149,7 +149,7 @@ def test_parameters_override_constants():
                                                                       abs=1e-6)
     r = selo_metrics.evaluate(gray, poly, w_su=1.0, w_as=0.0, w_da=0.0)
     assert r.rmi == r.rsu
-    with pytest.raises(SeLoInputError, match="unknown parameter"):
-        selo_metrics.evaluate(gray, poly, rsu_beta=0.7)
+    with pytest.raises(SeLoInputError, match="sample 'q9': unknown parameter"):
+        selo_metrics.evaluate(gray, poly, rsu_beta=0.7, sample_id="q9")
     with pytest.raises(SeLoInputError, match="unknown convention"):
         selo_metrics.evaluate(gray, poly, convention="cvpr")
