@@ -10,6 +10,7 @@ default) or as the papers print them (``convention="paper"``).
 0.9989
 """
 
+from ._workspace import clear_workspace
 from .conventions import CONVENTIONS, Convention
 from .errors import SeLoInputError
 from .geometry import as_polygons, gt_regions
@@ -28,6 +29,7 @@ __all__ = [
     "as_map",
     "as_polygons",
     "attention_centers",
+    "clear_workspace",
     "evaluate",
     "gt_mask",
     "gt_regions",

@@ -15,6 +15,7 @@ from ._kernels import num_threads
 from ._kernels.box import box_filter_passes
 from ._kernels.labels import component_moments, extract_runs
 from ._kernels.maxfilter import peak_flags, vertical_max
+from ._workspace import map_buffers
 
 __all__ = ["PeakComponents", "attention_centers", "peak_components"]
 
@@ -69,7 +70,8 @@ def peak_components(
     (1, 122, 232)
     """
     nthreads = num_threads()
-    smooth, spare = box_filter_passes(gray, box_size, box_passes, nthreads)
+    smooth, spare = box_filter_passes(gray, box_size, box_passes, nthreads,
+                                      map_buffers(gray.shape))
     vertical_max(smooth, spare, max_window, nthreads)
     runs = np.empty(gray.shape[0], np.int64)
     peak_flags(smooth, spare, max_window, runs, nthreads)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._kernels.sums import masked_sums_f64, masked_sums_u8
+from ._workspace import map_buffers
 from .attention import attention_centers as _attention_centers
 from .conventions import Convention, resolve_convention
 from .errors import SeLoInputError
@@ -130,7 +131,8 @@ def _rsu(
     conv: Convention, m: SeLoMap, polys: list[np.ndarray], sample_id: object
 ) -> tuple[float, int]:
     h, w = m.gray.shape
-    mask = gt_mask(polys, (h, w), convention="slm" if conv.gt_fill == "cv2" else "paper")
+    mask = gt_mask(polys, (h, w), convention="slm" if conv.gt_fill == "cv2" else "paper",
+                   out=map_buffers((h, w))[0])
     if m.prob is None:
         area, s_in, s_all = masked_sums_u8(m.gray, mask)
         in_gt = s_in / 255.0

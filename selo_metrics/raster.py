@@ -53,6 +53,7 @@ def gt_mask(
     shape: tuple[int, int],
     *,
     convention: str = "slm",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rasterize the ground-truth polygons into a 0/1 mask.
 
@@ -69,6 +70,8 @@ def gt_mask(
         as used by the official code (one even-odd fill over all polygons, outlines drawn
         as 8-connected lines). ``"paper"``: the union of the polygons, a pixel being set
         when its point ``(x, y)`` is inside or on the boundary of a polygon.
+    out : ndarray, optional
+        A C-contiguous uint8 ``(H, W)`` array to fill (zeroed first) instead of a new one.
 
     Returns
     -------
@@ -127,7 +130,13 @@ def gt_mask(
     height, width = (int(s) for s in shape)
     if height < 0 or width < 0:
         raise ValueError(f"shape must be non-negative, got {tuple(shape)}")
-    mask = np.zeros((height, width), dtype=np.uint8)
+    if out is None:
+        mask = np.zeros((height, width), dtype=np.uint8)
+    else:
+        if out.shape != (height, width) or out.dtype != np.uint8:
+            raise ValueError(f"out must be a uint8 array of shape {(height, width)}")
+        mask = out
+        mask.fill(0)
     if height == 0 or width == 0 or len(polygons) == 0:
         return mask
     vertices, offsets = _concat(polygons)

@@ -202,20 +202,20 @@ def float32_rounding_is_exact(k: int) -> bool:
 
 
 def box_filter_passes(
-    gray: np.ndarray, k: int, passes: int, nthreads: int
+    gray: np.ndarray, k: int, passes: int, nthreads: int,
+    buffers: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply ``passes`` box-filter passes to ``gray`` (left untouched).
 
-    Returns ``(result, spare)``: the filtered map and a second uint8 buffer of the same shape
-    that the caller may reuse (ping-pong buffers, so two arrays in all).
+    ``buffers``: two uint8 arrays of ``gray``'s shape to work in (new ones by default).
+    Returns ``(result, spare)``: the filtered map and the other buffer, free for reuse.
     """
     if k > 257:
         raise ValueError(f"box size {k} too large: window sums must fit 16 bits (k <= 257)")
     scale = 1.0 / (k * k)
     single = float32_rounding_is_exact(k)
     factors = small_factors(k)
-    a = np.empty_like(gray)
-    b = np.empty_like(gray)
+    a, b = buffers if buffers is not None else (np.empty_like(gray), np.empty_like(gray))
     if passes == 0:
         a[...] = gray
         return a, b
