@@ -62,19 +62,24 @@ def _shifted_sum(o, a, s, f):
 
 
 @numba.njit(cache=True, nogil=True)
-def _hsum(row, xmap, before, k, factors, lev, out):
+def _hsum(row, xmap, before, k, factors, ext8, lev, out):
     # window sums of k along a row with reflect-101 borders. With k = f1 f2 ... (each f in
     # 2..5; 50 = 5 * 5 * 2) level j+1 sums f shifted copies of level j: three short loops
     # for k = 50. Otherwise log-step partial sums: lev[j][i] = sum of 2**j samples from i,
     # k's set bits picking the levels.
     w = row.shape[0]
     L = w + k - 1
-    e0 = lev[0]
-    extend_row(row, xmap, before, e0[:L])
     nf = factors.shape[0]
     if nf > 0:
-        span = 1
-        for j in range(nf):
+        # level 0 stays uint8 (a plain copy); the first sums widen as they load
+        extend_row(row, xmap, before, ext8[:L])
+        f = factors[0]
+        if nf == 1:
+            _shifted_sum(out, ext8, 1, f)
+            return
+        _shifted_sum(lev[1][:L - f + 1], ext8, 1, f)
+        span = f
+        for j in range(1, nf):
             f = factors[j]
             n = L - span * f + 1
             if j == nf - 1:
@@ -83,6 +88,8 @@ def _hsum(row, xmap, before, k, factors, lev, out):
                 _shifted_sum(lev[j + 1][:n], lev[j], span, f)
             span *= f
         return
+    e0 = lev[0]
+    extend_row(row, xmap, before, e0[:L])
     nlev = lev.shape[0]
     s = 1
     for j in range(1, nlev):
@@ -131,6 +138,7 @@ def _box_rows(src, dst, k, factors, scale, single, row0, row1):
         while (1 << nlev) <= k:
             nlev += 1
     lev = np.empty((max(nlev, 1), L), np.uint16)
+    ext8 = np.empty(L, np.uint8)
     xmap = np.empty(L, np.int64)
     for e in range(L):
         xmap[e] = reflect101(e - before, w)
@@ -141,14 +149,14 @@ def _box_rows(src, dst, k, factors, scale, single, row0, row1):
     for dy in range(-before, after + 1):
         t = row0 + dy + before
         hs = ring[t % R]
-        _hsum(src[reflect101(row0 + dy, h)], xmap, before, k, factors, lev, hs)
+        _hsum(src[reflect101(row0 + dy, h)], xmap, before, k, factors, ext8, lev, hs)
         for x in range(w):
             colsum[x] += hs[x]
     for y in range(row0, row1):
         if y > row0:
             t_add = y + after + before
             hs = ring[t_add % R]
-            _hsum(src[reflect101(y + after, h)], xmap, before, k, factors, lev, hs)
+            _hsum(src[reflect101(y + after, h)], xmap, before, k, factors, ext8, lev, hs)
             old = ring[(t_add - k) % R]
             for x in range(w):
                 colsum[x] += np.int32(hs[x]) - np.int32(old[x])
