@@ -75,9 +75,7 @@ def peak_components(
     vertical_max(smooth, spare, max_window, nthreads)
     runs = np.empty(gray.shape[0], np.int64)
     peak_flags(smooth, spare, max_window, runs, nthreads)
-    del smooth
     rows, x0s, x1s = extract_runs(spare, runs, nthreads)
-    del spare
     count, sum_row, sum_col = component_moments(rows, x0s, x1s)
     return PeakComponents(count, sum_row, sum_col)
 
