@@ -153,3 +153,27 @@ def test_parameters_override_constants():
         selo_metrics.evaluate(gray, poly, rsu_beta=0.7, sample_id="q9")
     with pytest.raises(SeLoInputError, match="unknown convention"):
         selo_metrics.evaluate(gray, poly, convention="cvpr")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 2**32 - 1),
+    npoly=st.integers(1, 3), convention=st.sampled_from(["slm", "paper"]),
+    as_float=st.booleans(),
+)
+def test_tiny_maps_score_or_refuse_cleanly(h, w, seed, npoly, convention, as_float):
+    """Any map down to 1 x 1, any polygons around it: finite metrics in [0, 1] or our error,
+    never another exception, a nan or a hang."""
+    rng = np.random.default_rng(seed)
+    gray = rng.integers(0, 256, (h, w)).astype(np.uint8)
+    polys = [rng.uniform(-3, max(h, w) + 3, (int(rng.integers(3, 7)), 2)).tolist()
+             for _ in range(npoly)]
+    prob_map = gray / 255.0 if as_float else gray
+    try:
+        r = selo_metrics.evaluate(prob_map, polys, convention=convention, sample_id=seed)
+    except SeLoInputError as exc:
+        assert exc.sample_id == seed
+        return
+    for v in (r.rsu, r.ras, r.rda, r.rmi):
+        assert math.isfinite(v) and 0.0 <= v <= 1.0
+    assert 0 < r.mask_area < h * w
