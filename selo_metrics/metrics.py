@@ -141,7 +141,6 @@ def _rsu(
         area, rows_in, rows_all = masked_sums_f64(m.prob, mask)
         in_gt = float(np.sum(rows_in))
         total = float(np.sum(rows_all))
-    del mask
     if area == 0:
         raise SeLoInputError(
             f"the GT covers no pixel of the {h} x {w} map (zero area after rasterization)",
