@@ -1,0 +1,1 @@
+"""XeMap data: MCMG targets, manifests and datasets, the synthetic referring task."""

@@ -1,0 +1,1 @@
+"""XeMap-Network building blocks: encoders, fusion layers, HMSA head, the network."""
