@@ -11,18 +11,29 @@ default) or as the papers print them (``convention="paper"``).
 """
 
 from ._workspace import clear_workspace
+from .accumulate import SeLoAccumulator
 from .conventions import CONVENTIONS, Convention
 from .errors import SeLoInputError
 from .geometry import as_polygons, gt_regions
+from .io import MapReadError, read_map
+from .journal import RunDirError
 from .maps import as_map
 from .metrics import SeLoResult, attention_centers, evaluate, ras, rda, rmi, rsu
+from .plot import plot_result
 from .raster import gt_mask
+from .runner import score_samples
+from .samples import ManifestError, Sample, load_samples
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CONVENTIONS",
     "Convention",
+    "ManifestError",
+    "MapReadError",
+    "RunDirError",
+    "Sample",
+    "SeLoAccumulator",
     "SeLoInputError",
     "SeLoResult",
     "__version__",
@@ -33,8 +44,12 @@ __all__ = [
     "evaluate",
     "gt_mask",
     "gt_regions",
+    "load_samples",
+    "plot_result",
     "ras",
     "rda",
+    "read_map",
     "rmi",
     "rsu",
+    "score_samples",
 ]

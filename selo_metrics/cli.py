@@ -1,55 +1,158 @@
-"""The ``selo-metrics`` command line."""
+"""The ``selo-metrics`` command line: ``score``, ``compare`` and ``demo``.
+
+    selo-metrics score ANNO [MAPS_DIR] --out RUN_DIR [--workers N] [--convention slm|paper]
+                       [--dask ADDRESS|local] [--overlays] [--limit N] [--retry-failed]
+    selo-metrics compare RUN_A RUN_B ...
+    selo-metrics demo [--out DIR] [--kinds ...] [--limit N]
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from .data import SYNTHETIC_KINDS, load_air_slt, scene_size, synthetic_map
 from .errors import SeLoInputError
-from .metrics import evaluate
-from .report import format_table, summarize
+from .report import format_attribute_table, format_compare, format_table
+from .runner import load_run, process_context, score_samples
+from .samples import load_samples
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+def _print_failures(summary: dict[str, Any], limit: int = 10) -> None:
+    failures = summary.get("failures", [])
+    if not failures:
+        return
+    print(f"\n{len(failures)} sample(s) could not be scored:")
+    for f in failures[:limit]:
+        err = f["error"]
+        print(f"  [{f['index']}] {f['id']}: {err['type']}: {err['message']}")
+    if len(failures) > limit:
+        print(f"  ... and {len(failures) - limit} more (summary.json lists them all)")
+
+
+def _score(args: argparse.Namespace) -> int:
+    samples = load_samples(args.anno, args.maps_dir)
+    source = {"anno": str(Path(args.anno).resolve()),
+              "maps_dir": None if args.maps_dir is None else str(Path(args.maps_dir).resolve())}
+    t0 = time.perf_counter()
+    res = score_samples(
+        samples, args.out, workers=args.workers, convention=args.convention, dask=args.dask,
+        overlays=args.overlays, limit=args.limit, retry_failed=args.retry_failed,
+        progress=False if args.no_progress else None, source=source,
+    )
+    wall = time.perf_counter() - t0
+    s = res.summary
+    if res.dropped_torn_line:
+        print("note: dropped a torn last line of samples.jsonl (an interrupted write); "
+              "that sample was scored again", file=sys.stderr)
+    print(format_table([(Path(args.out).name or str(args.out), s)]))
+    attrs = format_attribute_table(s)
+    if attrs:
+        print("\nBy attribute:\n" + attrs)
+    _print_failures(s)
+    print(
+        f"\n{s['count']} sample(s) in the run: {s['scored']} scored, {s['failed']} failed"
+        + (f", {s['pending']} pending" if s["pending"] else "")
+        + f". This invocation: {res.scored_now} scored, {res.failed_now} failed, "
+        f"{res.skipped} already recorded; {wall:.1f} s wall ({s['run']['backend']}); "
+        f"metrics time {s['seconds_total']:.1f} s in all.\n"
+        f"Rows: {res.run_dir / 'samples.jsonl'}   Summary: {res.run_dir / 'summary.json'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    runs = []
+    for run_dir in args.runs:
+        summary, rows = load_run(run_dir)
+        runs.append((Path(run_dir).name or str(run_dir), summary, rows))
+    names = [n for n, _, _ in runs]
+    if len(set(names)) < len(names):  # two runs named alike: show their paths instead
+        runs = [(str(d), s, r) for d, (_, s, r) in zip(args.runs, runs, strict=True)]
+    print(format_compare(runs, top=args.top))
+    return 0
+
+
+def _write_demo_maps(kind: str, anno_path: str, idx: int, maps_dir: str) -> None:
+    anno = json.loads(Path(anno_path).read_text())
+    item = anno[idx]
+    gray = synthetic_map(scene_size(anno, item["jpg_name"]), item["points"], kind=kind,
+                         seed=idx)
+    from PIL import Image
+
+    # what the official SeLo generator writes: probmap_{idx}.jpg
+    Image.fromarray(gray).save(Path(maps_dir) / f"probmap_{idx}.jpg", quality=95)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    t_start = time.perf_counter()
     anno = load_air_slt()
     if args.limit is not None:
         anno = anno[: args.limit]
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="selo-demo-"))
+    out.mkdir(parents=True, exist_ok=True)
+    anno_path = out / "anno.json"
+    anno_path.write_text(json.dumps(anno))
     scenes = {item["jpg_name"] for item in anno}
     print(
-        f"selo-metrics demo: the {len(anno)} AIR-SLT queries ({len(scenes)} scenes), each "
-        "scored on deterministic SYNTHETIC maps\n(no model, no scene image: the maps are "
-        "drawn around the bundled polygons; convention "
-        f"{args.convention!r})\n",
+        f"selo-metrics demo: the {len(anno)} AIR-SLT queries ({len(scenes)} scenes) against "
+        f"deterministic SYNTHETIC maps\n(no model, no scene image: three synthetic 'models' "
+        f"draw maps around the bundled polygons),\nwritten as probmap_{{idx}}.jpg and scored "
+        f"by the runner into {out} (convention {args.convention!r})\n",
         file=sys.stderr,
     )
-    t_start = time.perf_counter()
+    workers = args.workers or _cores()
+    todo = []
+    for kind in args.kinds:
+        maps_dir = out / f"maps_{kind}"
+        maps_dir.mkdir(exist_ok=True)
+        todo += [(kind, str(anno_path), idx, str(maps_dir)) for idx in range(len(anno))
+                 if not (maps_dir / f"probmap_{idx}.jpg").exists()]
+    with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
+        futures = [pool.submit(_write_demo_maps, *t) for t in todo]
+        # meanwhile, compile (or load from the cache) the kernels once in this process, so
+        # that the scoring workers find them cached
+        import numpy as np
+
+        from .metrics import evaluate
+
+        evaluate(np.zeros((64, 64), np.uint8), [[(8, 8), (40, 8), (40, 40)]])
+        for f in futures:
+            f.result()
+    t_maps = time.perf_counter() - t_start
     summaries = []
     for kind in args.kinds:
-        rows = []
-        for idx, item in enumerate(anno):
-            shape = scene_size(anno, item["jpg_name"])
-            gray = synthetic_map(shape, item["points"], kind=kind, seed=idx)
-            t0 = time.perf_counter()
-            try:
-                res = evaluate(gray, item["points"], convention=args.convention, sample_id=idx)
-            except SeLoInputError as exc:
-                rows.append({"error": f"{type(exc).__name__}: {exc}"})
-                continue
-            row = res.to_dict()
-            row["seconds"] = time.perf_counter() - t0
-            rows.append(row)
-        summaries.append((kind, summarize(rows)))
+        samples = load_samples(anno_path, out / f"maps_{kind}")
+        res = score_samples(samples, out / f"run_{kind}", workers=workers,
+                            convention=args.convention, progress=False)
+        summaries.append((kind, res.summary))
     print(format_table(summaries))
     print()
     for kind in args.kinds:
         print(f"{kind}: {SYNTHETIC_KINDS[kind]}")
-    print(f"\n{time.perf_counter() - t_start:.1f} s in all (map generation included; "
-          "s/map is the metrics alone)", file=sys.stderr)
+    total = time.perf_counter() - t_start
+    print(f"\n{total:.1f} s in all on {workers} worker(s): {t_maps:.1f} s drawing and writing "
+          f"the maps (and loading the kernels), {total - t_maps:.1f} s scoring them "
+          f"(s/map: reading the JPEG + the metrics, per worker).\n"
+          f"Runs: {', '.join(str(out / f'run_{k}') for k in args.kinds)}\n"
+          f"Compare them: selo-metrics compare "
+          + " ".join(str(out / f"run_{k}") for k in args.kinds), file=sys.stderr)
     return 0
 
 
@@ -60,13 +163,48 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exact, fast SeLo metrics (Rsu, Ras, Rda, Rmi) for semantic localization.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    score = sub.add_parser(
+        "score", help="score a folder of maps against polygon GT into a run directory",
+        description="Score every map of a test set into RUN_DIR (samples.jsonl, summary.json)."
+        " Re-running into the same RUN_DIR resumes.",
+    )
+    score.add_argument("anno", help="AIR-SLT anno.json, or a manifest (.json / .jsonl)")
+    score.add_argument("maps_dir", nargs="?", default=None,
+                       help="maps directory (AIR-SLT: probmap_{idx}.jpg / .png; manifest: "
+                       "base of relative map paths)")
+    score.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
+    score.add_argument("--workers", type=int, default=None,
+                       help=f"worker processes (default: all cores, here {_cores()})")
+    score.add_argument("--convention", choices=["slm", "paper"], default="slm",
+                       help="slm: the official code (default); paper: the printed equations")
+    score.add_argument("--dask", metavar="ADDRESS", default=None,
+                       help="a dask.distributed scheduler address, or 'local' for a "
+                       "LocalCluster of --workers processes")
+    score.add_argument("--overlays", action="store_true",
+                       help="write RUN_DIR/overlays/*.png (needs matplotlib)")
+    score.add_argument("--limit", type=int, default=None, help="the first N samples only")
+    score.add_argument("--retry-failed", action="store_true",
+                       help="score again the samples recorded as failed")
+    score.add_argument("--no-progress", action="store_true", help="no progress bar")
+    score.set_defaults(func=_score)
+
+    compare = sub.add_parser("compare", help="summary tables of runs side by side")
+    compare.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--top", type=int, default=10,
+                         help="how many samples with the largest Rmi spread to list")
+    compare.set_defaults(func=_compare)
+
     demo = sub.add_parser(
         "demo",
         help="score synthetic maps drawn around the bundled AIR-SLT polygons (no download)",
     )
+    demo.add_argument("--out", default=None,
+                      help="keep the maps and runs here (default: a temporary directory)")
     demo.add_argument("--kinds", nargs="+", default=list(SYNTHETIC_KINDS),
                       choices=list(SYNTHETIC_KINDS), help="synthetic models to score")
     demo.add_argument("--limit", type=int, default=None, help="first N queries only")
+    demo.add_argument("--workers", type=int, default=None, help="worker processes")
     demo.add_argument("--convention", choices=["slm", "paper"], default="slm")
     demo.set_defaults(func=_demo)
     return parser
@@ -74,8 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``selo-metrics`` with ``argv`` (default: the process arguments)."""
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SeLoInputError as exc:  # bad input files / run directory: a message, no traceback
+        print(f"selo-metrics {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nselo-metrics {args.command}: interrupted; every finished sample is saved, "
+              "re-run the same command to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

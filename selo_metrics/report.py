@@ -1,44 +1,88 @@
-"""Summary tables in the order of the papers' tables: Rmi, Rsu, Ras, Rda, time."""
+"""Summaries and tables in the order of the papers' tables: Rmi, Rsu, Ras, Rda, time.
+
+A *row* is one scored sample, as the runner writes it to ``samples.jsonl``: a dict with
+``rsu``, ``ras``, ``rda``, ``rmi`` and ``seconds``, or with ``error`` for a sample that could
+not be scored, plus its attributes. :func:`summarize` turns rows into the summary dict that
+``summary.json`` holds and :class:`~selo_metrics.SeLoAccumulator` computes; the format
+functions print it.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["COLUMNS", "format_table", "summarize"]
+__all__ = ["COLUMNS", "format_attribute_table", "format_compare", "format_table", "summarize"]
 
 #: (key, header) in the papers' order; the arrow says which way is better
 COLUMNS = (("rmi", "↑Rmi"), ("rsu", "↑Rsu"), ("ras", "↓Ras"), ("rda", "↑Rda"))
+_METRICS = tuple(k for k, _ in COLUMNS)
 
 
-def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Count, failures and exact means (``math.fsum``, in the given order) of scored rows.
+def _stats(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in rows if r.get("error") is None]
+    n = len(ok)
+    out: dict[str, Any] = {"count": len(rows), "scored": n, "failed": len(rows) - n}
+    for key in _METRICS:
+        # math.fsum is exactly rounded: the mean does not depend on the order of the rows,
+        # so any number of workers, or Dask, gives the very same figures
+        out[key] = math.fsum(r[key] for r in ok) / n if n else None
+    total = math.fsum(r.get("seconds") or 0.0 for r in ok)
+    out["seconds_total"] = total
+    out["seconds_per_map"] = total / n if n else None
+    return out
 
-    A row is a dict with ``rsu``, ``ras``, ``rda``, ``rmi`` and ``seconds``, or with
-    ``error`` for a sample that could not be scored.
+
+def _attribute_key(value: Any) -> str:
+    return "null" if value is None else (str(value).lower() if isinstance(value, bool)
+                                         else str(value))
+
+
+def summarize(rows: Iterable[Mapping[str, Any]], *,
+              attributes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Count, failures, exact means (``math.fsum``) and per-attribute means of rows.
+
+    Parameters
+    ----------
+    rows : iterable of dict
+        Scored rows (``rsu``, ``ras``, ``rda``, ``rmi``, ``seconds``) or failed rows
+        (``error``), with any attributes as further keys.
+    attributes : sequence of str, optional
+        Attribute keys to break the means down by (default: none).
+
+    Returns
+    -------
+    dict
+        ``count``, ``scored``, ``failed``, ``rmi``, ``rsu``, ``ras``, ``rda`` (None when
+        nothing was scored), ``seconds_total``, ``seconds_per_map``, ``by_attribute``
+        (``{attribute: {value: the same statistics}}``, values as strings, booleans as
+        ``"true"`` / ``"false"``) and ``failures`` (``index``, ``id`` and ``error`` of each).
 
     Examples
     --------
-    >>> s = summarize([{"rsu": 1.0, "ras": 0.0, "rda": 1.0, "rmi": 1.0, "seconds": 0.5},
-    ...                {"error": "SeLoInputError: empty map"}])
-    >>> s["count"], s["failures"], s["rmi"], s["seconds_per_map"]
+    >>> s = summarize([{"rsu": 1.0, "ras": 0.0, "rda": 1.0, "rmi": 1.0, "seconds": 0.5,
+    ...                 "hop": 1},
+    ...                {"index": 1, "id": "b", "error": {"type": "MapReadError",
+    ...                 "message": "missing"}, "hop": 2}], attributes=["hop"])
+    >>> s["count"], s["failed"], s["rmi"], s["seconds_per_map"]
     (2, 1, 1.0, 0.5)
+    >>> s["by_attribute"]["hop"]["2"]["failed"], s["failures"][0]["id"]
+    (1, 'b')
     """
-    ok = []
-    failures = 0
-    for row in rows:
-        if row.get("error") is not None:
-            failures += 1
-        else:
-            ok.append(row)
-    n = len(ok)
-    out: dict[str, Any] = {"count": n + failures, "scored": n, "failures": failures}
-    for key, _ in COLUMNS:
-        out[key] = math.fsum(r[key] for r in ok) / n if n else None
-    total = math.fsum(r.get("seconds", 0.0) for r in ok)
-    out["seconds_total"] = total
-    out["seconds_per_map"] = total / n if n else None
+    rows = list(rows)
+    out = _stats(rows)
+    by: dict[str, dict[str, Any]] = {}
+    for attr in attributes or ():
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(_attribute_key(row.get(attr)), []).append(row)
+        by[attr] = {value: _stats(groups[value]) for value in sorted(groups)}
+    out["by_attribute"] = by
+    out["failures"] = [
+        {"index": r.get("index"), "id": r.get("id"), "error": r["error"]}
+        for r in rows if r.get("error") is not None
+    ]
     return out
 
 
@@ -46,8 +90,26 @@ def _fmt(v: float | None, digits: int = 4) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def format_table(summaries: Sequence[tuple[str, dict[str, Any]]], *, title: str = "") -> str:
-    """A Markdown table, one row per named summary.
+def _markdown(header: list[str], body: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                      *(line(r) for r in body)])
+
+
+def _cells(s: Mapping[str, Any]) -> list[str]:
+    return [_fmt(s[k]) for k, _ in COLUMNS] + [
+        str(s["count"]), str(s["failed"]), _fmt(s["seconds_per_map"], 3)]
+
+
+_HEADER = [h for _, h in COLUMNS] + ["maps", "failed", "s/map"]
+
+
+def format_table(summaries: Sequence[tuple[str, Mapping[str, Any]]], *, title: str = "") -> str:
+    """A Markdown table, one row per named summary, in the papers' column order.
 
     Examples
     --------
@@ -57,19 +119,67 @@ def format_table(summaries: Sequence[tuple[str, dict[str, Any]]], *, title: str 
     |---------|--------|--------|--------|--------|------|--------|-------|
     | model A | 0.8750 | 0.9000 | 0.1000 | 0.8000 | 1    | 0      | 0.250 |
     """
-    header = ["run"] + [h for _, h in COLUMNS] + ["maps", "failed", "s/map"]
-    body = [
-        [name] + [_fmt(s[k]) for k, _ in COLUMNS]
-        + [str(s["count"]), str(s["failures"]), _fmt(s["seconds_per_map"], 3)]
-        for name, s in summaries
-    ]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    table = _markdown(["run", *_HEADER], [[name, *_cells(s)] for name, s in summaries])
+    return f"{title}\n{table}" if title else table
 
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
-    lines = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += [line(r) for r in body]
-    if title:
-        lines.insert(0, title)
-    return "\n".join(lines)
+def format_attribute_table(summary: Mapping[str, Any]) -> str:
+    """The per-attribute means of a summary as a Markdown table ("" when there are none).
+
+    Examples
+    --------
+    >>> rows = [{"rsu": 1.0, "ras": 0.0, "rda": 1.0, "rmi": 1.0, "seconds": 1.0, "hop": h}
+    ...         for h in (1, 2)]
+    >>> print(format_attribute_table(summarize(rows, attributes=["hop"])))
+    | attribute | ↑Rmi   | ↑Rsu   | ↓Ras   | ↑Rda   | maps | failed | s/map |
+    |-----------|--------|--------|--------|--------|------|--------|-------|
+    | hop=1     | 1.0000 | 1.0000 | 0.0000 | 1.0000 | 1    | 0      | 1.000 |
+    | hop=2     | 1.0000 | 1.0000 | 0.0000 | 1.0000 | 1    | 0      | 1.000 |
+    """
+    body = [[f"{attr}={value}", *_cells(s)]
+            for attr, groups in summary.get("by_attribute", {}).items()
+            for value, s in groups.items()]
+    return _markdown(["attribute", *_HEADER], body) if body else ""
+
+
+def format_compare(runs: Sequence[tuple[str, Mapping[str, Any], Sequence[Mapping[str, Any]]]],
+                   *, top: int = 10) -> str:
+    """Summary tables side by side, then the samples whose Rmi differs most between runs.
+
+    Parameters
+    ----------
+    runs : sequence of (name, summary, rows)
+        ``rows`` are the runs' scored rows (``index``, ``id``, ``rmi``).
+    top : int
+        How many samples to list.
+
+    Examples
+    --------
+    >>> a = [{"index": 0, "id": "q0", "rsu": 1.0, "ras": 0.0, "rda": 1.0, "rmi": 1.0}]
+    >>> b = [{"index": 0, "id": "q0", "rsu": 0.5, "ras": 0.5, "rda": 0.5, "rmi": 0.5}]
+    >>> print(format_compare([("A", summarize(a), a), ("B", summarize(b), b)]))
+    | run | ↑Rmi   | ↑Rsu   | ↓Ras   | ↑Rda   | maps | failed | s/map |
+    |-----|--------|--------|--------|--------|------|--------|-------|
+    | A   | 1.0000 | 1.0000 | 0.0000 | 1.0000 | 1    | 0      | 0.000 |
+    | B   | 0.5000 | 0.5000 | 0.5000 | 0.5000 | 1    | 0      | 0.000 |
+    <BLANKLINE>
+    Samples whose Rmi differs most (max - min over the runs):
+    | id | A      | B      | spread |
+    |----|--------|--------|--------|
+    | q0 | 1.0000 | 0.5000 | 0.5000 |
+    """
+    out = [format_table([(name, s) for name, s, _ in runs])]
+    by_id: dict[str, dict[str, float]] = {}
+    for name, _, rows in runs:
+        for row in rows:
+            if row.get("error") is None and row.get("rmi") is not None:
+                by_id.setdefault(str(row.get("id")), {})[name] = row["rmi"]
+    names = [name for name, _, _ in runs]
+    common = [(sid, v) for sid, v in by_id.items() if len(v) == len(names)]
+    if len(names) > 1 and common:
+        common.sort(key=lambda item: (-(max(item[1].values()) - min(item[1].values())), item[0]))
+        body = [[sid, *(_fmt(v[n]) for n in names), _fmt(max(v.values()) - min(v.values()))]
+                for sid, v in common[:top]]
+        out += ["", "Samples whose Rmi differs most (max - min over the runs):",
+                _markdown(["id", *names, "spread"], body)]
+    return "\n".join(out)

@@ -12,8 +12,9 @@ from selo_metrics.data import load_air_slt, scene_size, synthetic_map
 from selo_metrics.report import format_table, summarize
 
 
-def test_demo_prints_the_table(capsys):
-    assert main(["demo", "--limit", "3", "--kinds", "focused", "scattered"]) == 0
+def test_demo_prints_the_table(capsys, tmp_path):
+    assert main(["demo", "--limit", "3", "--kinds", "focused", "scattered", "--workers", "1",
+                 "--out", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     out = [line for line in lines if line.startswith("|")]
     assert any(line.startswith("focused: ") for line in lines)  # the legend
@@ -24,6 +25,13 @@ def test_demo_prints_the_table(capsys):
     assert set(rows) == {"focused", "scattered"}
     rmi = {k: float(v.split("|")[2]) for k, v in rows.items()}
     assert rmi["focused"] > rmi["scattered"]  # the synthetic good model scores better
+    # the demo went through the runner: map files, run directories, journals
+    assert sorted(p.name for p in (tmp_path / "maps_focused").iterdir()) == [
+        "probmap_0.jpg", "probmap_1.jpg", "probmap_2.jpg"]
+    for kind in ("focused", "scattered"):
+        rows = (tmp_path / f"run_{kind}" / "samples.jsonl").read_text().splitlines()
+        assert len(rows) == 3
+        assert (tmp_path / f"run_{kind}" / "summary.json").exists()
 
 
 def test_summary_means_are_exact_and_order_independent():
@@ -35,12 +43,14 @@ def test_summary_means_are_exact_and_order_independent():
     b = summarize(rows[::-1])
     assert a == b
     assert a["rsu"] == math.fsum(r["rsu"] for r in rows) / 500
-    assert a["count"] == 500 and a["failures"] == 0
+    assert a["count"] == 500 and a["failed"] == 0 and a["failures"] == []
 
 
 def test_summary_counts_failures_and_empty_runs():
-    s = summarize([{"error": "SeLoInputError: x"}])
-    assert s["count"] == 1 and s["failures"] == 1 and s["rmi"] is None
+    s = summarize([{"index": 3, "id": "c", "error": {"type": "SeLoInputError", "message": "x"}}])
+    assert s["count"] == 1 and s["failed"] == 1 and s["rmi"] is None
+    assert s["failures"] == [{"index": 3, "id": "c",
+                              "error": {"type": "SeLoInputError", "message": "x"}}]
     assert "| -" in format_table([("run", s)])
 
 

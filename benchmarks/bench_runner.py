@@ -1,0 +1,162 @@
+"""Throughput of ``selo-metrics score`` on a synthetic test set shaped like XeMap-Set.
+
+XeMap-Set's test split has 1129 queries on 300 images of 1k-10k pixels. This script draws
+300 synthetic maps whose sides are log-uniform in [1000, 10000] (aspect 3:4 to 4:3), writes
+them as ``probmap`` JPEGs (quality 95, what the official generator writes) and a manifest of
+1129 queries (each on one of the 300 maps, with its own 1-3 GT polygons and the XeMap-Set
+attributes ``multi_hop`` / ``multi_ref``), then scores it with 1 worker, 2 workers and Dask
+(a LocalCluster of 2 processes), each run into a fresh directory, in one invocation. It
+reports wall time, maps/s and megapixels/s, the peak memory of the worker processes, and
+checks that the three summaries are identical.
+
+    python benchmarks/bench_runner.py                       # the whole set (about 15 GB/h...)
+    python benchmarks/bench_runner.py --n 200 --distinct 60 # a quicker look
+
+The maps are cached in ``--data`` (default: a folder in the temporary directory) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_set(data: Path, n: int, distinct: int, seed: int) -> Path:
+    """Write the maps and the manifest (once); return the manifest path."""
+    from PIL import Image
+
+    from selo_metrics.data import synthetic_map
+
+    manifest = data / f"xemapset_like_{n}_{distinct}_{seed}.jsonl"
+    if manifest.exists():
+        return manifest
+    rng = np.random.default_rng(seed)
+    maps = data / "maps"
+    maps.mkdir(parents=True, exist_ok=True)
+    shapes = []
+    t0 = time.perf_counter()
+    for m in range(distinct):
+        side = math.exp(rng.uniform(math.log(1000), math.log(10000)))
+        aspect = math.exp(rng.uniform(math.log(0.75), math.log(4 / 3)))
+        h, w = int(side * math.sqrt(aspect)), int(side / math.sqrt(aspect))
+        h, w = min(max(h, 1000), 10000), min(max(w, 1000), 10000)
+        shapes.append((h, w))
+        path = maps / f"map_{m:04d}.jpg"
+        if not path.exists():
+            blob = _rect(rng, h, w)
+            gray = synthetic_map((h, w), [blob], kind=("focused", "shifted", "scattered")[m % 3],
+                                 seed=m)
+            Image.fromarray(gray).save(path, quality=95)
+        print(f"\rmaps {m + 1}/{distinct} ({time.perf_counter() - t0:.0f} s)", end="",
+              file=sys.stderr)
+    print(file=sys.stderr)
+    lines = []
+    for i in range(n):
+        m = int(rng.integers(distinct)) if i >= distinct else i
+        h, w = shapes[m]
+        k = int(rng.integers(1, 4))
+        lines.append({"id": f"q{i:04d}", "map": f"maps/map_{m:04d}.jpg",
+                      "polygons": [_rect(rng, h, w) for _ in range(k)],
+                      "query": f"synthetic query {i}",
+                      "attributes": {"multi_hop": bool(rng.random() < 0.4),
+                                     "multi_ref": k > 1}})
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return manifest
+
+
+def _rect(rng: np.random.Generator, h: int, w: int) -> list[list[float]]:
+    rw, rh = rng.uniform(0.05, 0.25) * w, rng.uniform(0.05, 0.25) * h
+    x0, y0 = rng.uniform(0, w - rw), rng.uniform(0, h - rh)
+    return [[x0, y0], [x0 + rw, y0], [x0 + rw, y0 + rh], [x0, y0 + rh]]
+
+
+def run_one(manifest: Path, out: Path, args: list[str]) -> dict:
+    """One ``selo-metrics score`` in a fresh process: wall time and the workers' peak RSS."""
+    cmd = [sys.executable, "-m", "selo_metrics.cli", "score", str(manifest), "--out", str(out),
+           "--no-progress", *args]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(
+        os.environ, PYTHONPATH=str(ROOT)))
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    summary = json.loads((out / "summary.json").read_text())
+    # peak RSS of the largest descendant process (the CLI, a worker or a Dask worker), MB
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"wall_s": wall, "summary": summary, "peak_rss_mb_any_process_so_far": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1129)
+    parser.add_argument("--distinct", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path,
+                        default=Path(tempfile.gettempdir()) / "selo-bench-xemapset")
+    parser.add_argument("--modes", nargs="+", default=["1", "2", "dask"],
+                        help="worker counts and/or 'dask' (a LocalCluster of 2 processes)")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    manifest = make_set(args.data, args.n, args.distinct, args.seed)
+    from selo_metrics import load_samples
+
+    samples = load_samples(manifest)
+    from PIL import Image
+
+    mpx = sum(math.prod(Image.open(s.map).size) for s in samples) / 1e6
+    print(f"{len(samples)} maps, {mpx / len(samples):.1f} Mpx on average ({mpx / 1e3:.1f} Gpx "
+          f"in all), {os.cpu_count()} cores", file=sys.stderr)
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # warm the JIT cache once, so no run pays the compilation
+        run_one(manifest, Path(tmp) / "warm", ["--workers", "1", "--limit", "1"])
+        for mode in args.modes:
+            extra = ["--dask", "local", "--workers", "2"] if mode == "dask" else [
+                "--workers", mode]
+            r = run_one(manifest, Path(tmp) / f"run_{mode}", extra)
+            runs[mode] = r
+            print(f"{mode:>5}: {r['wall_s']:.1f} s, {len(samples) / r['wall_s']:.1f} maps/s, "
+                  f"{mpx / r['wall_s']:.0f} Mpx/s", file=sys.stderr)
+    keep = ("count", "scored", "failed", "rmi", "rsu", "ras", "rda", "by_attribute")
+
+    def view(s: dict) -> dict:
+        out = {k: s[k] for k in keep}
+        out["by_attribute"] = {a: {v: {k: g[k] for k in keep if k in g} for v, g in d.items()}
+                               for a, d in s["by_attribute"].items()}
+        return out
+
+    first = view(next(iter(runs.values()))["summary"])
+    identical = all(view(r["summary"]) == first for r in runs.values())
+    print("\n| run | wall | maps/s | Mpx/s |\n|---|---|---|---|")
+    for mode, r in runs.items():
+        name = "Dask LocalCluster, 2 processes" if mode == "dask" else f"{mode} worker(s)"
+        print(f"| {name} | {r['wall_s']:.1f} s | {len(samples) / r['wall_s']:.1f} | "
+              f"{mpx / r['wall_s']:.0f} |")
+    peak = max(r["peak_rss_mb_any_process_so_far"] for r in runs.values())
+    print(f"\n{len(samples)} maps, {mpx / len(samples):.1f} Mpx on average; summaries identical "
+          f"across runs: {identical}; Rmi {first['rmi']:.6f}; peak RSS of any one process "
+          f"{peak:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "maps": len(samples), "mpx_mean": mpx / len(samples), "identical": identical,
+            "peak_rss_mb": peak,
+            "runs": {m: {"wall_s": r["wall_s"], "maps_per_s": len(samples) / r["wall_s"]}
+                     for m, r in runs.items()}}, indent=1))
+    if not identical:
+        raise SystemExit("summaries differ between runs")
+
+
+if __name__ == "__main__":
+    main()

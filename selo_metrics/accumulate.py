@@ -1,0 +1,199 @@
+"""``SeLoAccumulator``: average a test set one map at a time, and merge across workers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .metrics import SeLoResult, evaluate
+from .report import summarize
+from .samples import RESERVED
+
+__all__ = ["SeLoAccumulator"]
+
+_METRIC_KEYS = ("rsu", "ras", "rda", "rmi")
+
+
+class SeLoAccumulator:
+    """Accumulate per-sample SeLo results and compute the summary of a test set.
+
+    In the spirit of torchmetrics: :meth:`update` once per map, :meth:`compute` for the
+    summary, :meth:`merge` to combine accumulators filled by different processes or Dask
+    workers, :meth:`reset` to start over. It keeps one small row per sample (metrics,
+    seconds, attributes), never a map. The object pickles, so partial accumulators can be
+    sent between processes.
+
+    :meth:`compute` gives the same dict as the runner's ``summary.json``. Means use exactly
+    rounded summation (``math.fsum``), so they do not depend on the order of updates or
+    merges: one process, many, or Dask give identical numbers.
+
+    Parameters
+    ----------
+    convention : str
+        Convention used when :meth:`update` is given a map (default ``"slm"``).
+    attributes : sequence of str, optional
+        Attribute names to break the means down by; default: every attribute seen.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.zeros((300, 300), np.uint8); g[100:200, 100:200] = 255
+    >>> square = [[(90, 90), (210, 90), (210, 210), (90, 210)]]
+    >>> a, b = SeLoAccumulator(), SeLoAccumulator()
+    >>> _ = a.update(g, square, sample_id="q0", attributes={"multi_hop": False})
+    >>> _ = b.update(g.T.copy(), square, sample_id="q1", attributes={"multi_hop": True})
+    >>> s = a.merge(b).compute()
+    >>> s["count"], round(s["rmi"], 4), sorted(s["by_attribute"]["multi_hop"])
+    (2, 0.9987, ['false', 'true'])
+    """
+
+    def __init__(self, *, convention: str = "slm", attributes: list[str] | None = None):
+        self.convention = convention
+        self.attributes = None if attributes is None else list(attributes)
+        self._rows: list[dict[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        failed = sum(1 for r in self._rows if r.get("error") is not None)
+        return f"SeLoAccumulator({len(self._rows)} samples, {failed} failed)"
+
+    def update(
+        self,
+        result_or_map: SeLoResult | np.ndarray,
+        polygons: Any = None,
+        *,
+        sample_id: Any = None,
+        index: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        seconds: float | None = None,
+        **params: Any,
+    ) -> SeLoResult:
+        """Add one sample: a :class:`SeLoResult`, or a map and its polygons to evaluate.
+
+        Parameters
+        ----------
+        result_or_map : SeLoResult or array_like
+            A result, or a map that is scored with :func:`selo_metrics.evaluate`.
+        polygons : object, optional
+            The GT polygons (required with a map).
+        sample_id : object, optional
+            The sample's id (default: the result's ``sample_id``).
+        index : int, optional
+            The sample's position in the test set (orders the ``failures`` list).
+        attributes : mapping, optional
+            Scalar attributes of the sample (``multi_hop``, ``source``, ...).
+        seconds : float, optional
+            Time spent on the sample (default: the evaluation's time, when it evaluates).
+        **params
+            Constant overrides passed to :func:`selo_metrics.evaluate`.
+
+        Returns
+        -------
+        SeLoResult
+            The result added.
+
+        Raises
+        ------
+        SeLoInputError
+            The map or polygons cannot be scored (nothing is added; see
+            :meth:`add_failure` to record it).
+        """
+        if isinstance(result_or_map, SeLoResult):
+            if polygons is not None or params:
+                raise TypeError("update(result) takes no polygons or params")
+            result = result_or_map
+        else:
+            if polygons is None:
+                raise TypeError("update(map, polygons): polygons are required with a map")
+            t0 = time.perf_counter()
+            result = evaluate(result_or_map, polygons, convention=self.convention,
+                              sample_id=sample_id, **params)
+            if seconds is None:
+                seconds = time.perf_counter() - t0
+        row: dict[str, Any] = {
+            "index": index,
+            "id": result.sample_id if sample_id is None else sample_id,
+            **{k: float(getattr(result, k)) for k in _METRIC_KEYS},
+            "seconds": seconds,
+        }
+        row.update(attributes or {})
+        self._rows.append(row)
+        return result
+
+    def add_row(self, row: Mapping[str, Any]) -> None:
+        """Add a row as the runner writes it (metrics, or ``error``, plus attributes).
+
+        Examples
+        --------
+        >>> acc = SeLoAccumulator()
+        >>> acc.add_row({"index": 0, "id": "a", "error": {"type": "MapReadError",
+        ...              "message": "map file a.png does not exist"}})
+        >>> acc.compute()["failed"]
+        1
+        """
+        if row.get("error") is None and any(row.get(k) is None for k in _METRIC_KEYS):
+            raise ValueError(f"row {row.get('id')!r} has neither all four metrics nor 'error'")
+        self._rows.append(dict(row))
+
+    def add_failure(self, sample_id: Any, error: BaseException | str, *,
+                    index: int | None = None,
+                    attributes: Mapping[str, Any] | None = None) -> None:
+        """Record a sample that could not be scored; it counts in ``count`` and ``failed``.
+
+        Examples
+        --------
+        >>> acc = SeLoAccumulator()
+        >>> acc.add_failure("q7", ValueError("polygon has zero area"))
+        >>> acc.compute()["failures"]
+        [{'index': None, 'id': 'q7',
+          'error': {'type': 'ValueError', 'message': 'polygon has zero area'}}]
+        """
+        if isinstance(error, BaseException):
+            err = {"type": type(error).__name__, "message": str(error)}
+        else:
+            err = {"type": "Error", "message": str(error)}
+        self._rows.append({"index": index, "id": sample_id, "error": err, **(attributes or {})})
+
+    def merge(self, other: SeLoAccumulator) -> SeLoAccumulator:
+        """Add every sample of ``other`` to this accumulator and return it."""
+        if not isinstance(other, SeLoAccumulator):
+            raise TypeError(f"cannot merge {type(other).__name__} into SeLoAccumulator")
+        self._rows.extend(dict(r) for r in other._rows)
+        if other.attributes is not None and self.attributes is not None:
+            self.attributes += [a for a in other.attributes if a not in self.attributes]
+        return self
+
+    def reset(self) -> None:
+        """Forget every sample."""
+        self._rows.clear()
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows, ordered by ``index`` where given (a copy)."""
+        return [dict(r) for r in self._ordered()]
+
+    def _ordered(self) -> list[dict[str, Any]]:
+        return sorted(self._rows, key=lambda r: (r.get("index") is None, r.get("index") or 0))
+
+    def _attribute_names(self) -> list[str]:
+        if self.attributes is not None:
+            return self.attributes
+        names: list[str] = []
+        for row in self._rows:
+            names += [k for k in row if k not in RESERVED and k not in names]
+        return names
+
+    def compute(self) -> dict[str, Any]:
+        """The summary: counts, exact means, time, per-attribute means, failures.
+
+        Returns
+        -------
+        dict
+            See :func:`selo_metrics.report.summarize`.
+        """
+        return summarize(self._ordered(), attributes=self._attribute_names())
