@@ -4,6 +4,10 @@
                        [--dask ADDRESS|local] [--overlays] [--limit N] [--retry-failed]
     selo-metrics compare RUN_A RUN_B ...
     selo-metrics demo [--out DIR] [--kinds ...] [--limit N]
+
+Exit status of ``score``: 0 when every sample was scored, 1 when some could not be (their
+errors are recorded; the summary covers the rest), 2 for unusable input (annotation file,
+maps directory, run directory).
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ def _score(args: argparse.Namespace) -> int:
         f"Rows: {res.run_dir / 'samples.jsonl'}   Summary: {res.run_dir / 'summary.json'}",
         file=sys.stderr,
     )
-    return 0
+    return 1 if s["failed"] or s["pending"] else 0
 
 
 def _compare(args: argparse.Namespace) -> int:
