@@ -28,6 +28,7 @@ the 2**24 RGB colours for PNG with and without gamma, and the shared conformance
 from __future__ import annotations
 
 import os
+import warnings
 from math import floor
 from pathlib import Path
 
@@ -141,7 +142,11 @@ def read_map(path: str | os.PathLike, *, sample_id: object = None) -> np.ndarray
     try:
         if kind == "NPY":
             return _read_npy(path)
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            # maps of 1k-10k pixels a side pass Pillow's 89 Mpx warning threshold
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             if kind == "JPEG":
                 return _read_jpeg(im)
             if kind == "PNG":
@@ -150,6 +155,10 @@ def read_map(path: str | os.PathLike, *, sample_id: object = None) -> np.ndarray
     except MapReadError as exc:
         raise MapReadError(f"map file {path}: {exc.problem}", path=path,
                            sample_id=sample_id) from None
+    except Image.DecompressionBombError as exc:
+        raise MapReadError(
+            f"map file {path} is above Pillow's size limit ({exc}); if the file is trusted, "
+            "raise PIL.Image.MAX_IMAGE_PIXELS", path=path, sample_id=sample_id) from None
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError, EOFError) as exc:
         raise MapReadError(f"map file {path} is corrupt or truncated ({kind}: {exc})",
                            path=path, sample_id=sample_id) from None

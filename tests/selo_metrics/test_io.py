@@ -145,3 +145,16 @@ def test_png_matches_opencv_on_every_colour(all_colours_png, tmp_path, gamma):
         path.write_bytes(_png_with_chunk(raw, b"sRGB", b"\x00") if gamma == "sRGB"
                          else _png_with_chunk(raw, b"gAMA", struct.pack(">I", gamma)))
     assert np.array_equal(read_map(path), cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+
+
+def test_huge_maps_pass_the_warning_and_name_the_limit(tmp_path, monkeypatch):
+    import warnings
+
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(tmp_path / "m.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)  # 2000 px: a "bomb" warning only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_map(tmp_path / "m.png").shape == (40, 50)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 900)  # above twice the limit: an error
+    with pytest.raises(MapReadError, match="MAX_IMAGE_PIXELS"):
+        read_map(tmp_path / "m.png")
