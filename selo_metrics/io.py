@@ -186,12 +186,34 @@ def _read_jpeg(im: Image.Image) -> np.ndarray:
     im.draft("L", size)  # libjpeg decodes the luma channel only, at full size
     if im.mode != "L" or im.size != size:
         raise MapReadError("this JPEG cannot be decoded to gray at full size")
+    if orientation == 1:
+        return _load_gray(im)
     im.load()
-    if orientation != 1:
-        # OpenCV applies the EXIF orientation (IMREAD_GRAYSCALE does not ignore it)
-        im.getexif()[0x0112] = orientation
-        im = ImageOps.exif_transpose(im)
-    return np.array(im, dtype=np.uint8)
+    # OpenCV applies the EXIF orientation (IMREAD_GRAYSCALE does not ignore it)
+    im.getexif()[0x0112] = orientation
+    return np.array(ImageOps.exif_transpose(im), dtype=np.uint8)
+
+
+def _load_gray(im: Image.Image) -> np.ndarray:
+    """Decode an 8-bit gray image straight into a new numpy array.
+
+    ``np.array(im)`` goes through ``im.tobytes()``: two extra copies of the map, which
+    cost as much as the decoding itself. Instead the decoder is given an image core that
+    maps the array's memory (``Image.frombuffer``), so it writes the rows in place. When a
+    Pillow version does not keep that core, the plain path is taken.
+    """
+    w, h = im.size
+    out = np.empty((h, w), np.uint8)
+    try:
+        core = Image.frombuffer("L", (w, h), out, "raw", "L", 0, 1).im
+        im.im = core
+    except Exception:  # pragma: no cover - a Pillow without a settable core
+        im.load()
+        return np.array(im, dtype=np.uint8)
+    im.load()
+    if im.im is not core:  # pragma: no cover - Pillow replaced it: copy the plain way
+        return np.array(im, dtype=np.uint8)
+    return out
 
 
 def _png_depth(im: Image.Image) -> int:
@@ -208,7 +230,9 @@ def _read_png(im: Image.Image) -> np.ndarray:
             if mode == "LA":
                 raise MapReadError("16-bit gray+alpha PNG is not supported")
             return (np.asarray(im, dtype=np.uint32) >> 8).astype(np.uint8)
-        return np.array(im.convert("L") if mode != "L" else im, dtype=np.uint8)
+        if mode == "L":
+            return _load_gray(im)
+        return np.array(im.convert("L"), dtype=np.uint8)
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif mode not in ("RGB", "RGBA"):
