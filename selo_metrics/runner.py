@@ -461,13 +461,13 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str,
     summary = json.loads(path.read_text())
     rows = []
     journal_path = run_dir / "samples.jsonl"
-    if journal_path.exists():
-        for lineno, line in enumerate(journal_path.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    if lineno != len(journal_path.read_text().splitlines()):
-                        raise RunDirError(f"{journal_path}, line {lineno} is damaged") from None
+    lines = journal_path.read_text().splitlines() if journal_path.exists() else []
+    for lineno, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if lineno != len(lines):  # a torn last line is a run in progress: skip it
+                    raise RunDirError(f"{journal_path}, line {lineno} is damaged") from None
     latest = {r["index"]: r for r in rows}
     return summary, [latest[i] for i in sorted(latest)]
