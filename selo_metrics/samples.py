@@ -35,7 +35,7 @@ from typing import Any
 
 from .errors import SeLoInputError
 
-__all__ = ["ManifestError", "Sample", "load_samples", "write_manifest"]
+__all__ = ["ManifestError", "Sample", "load_samples", "read_records", "write_manifest"]
 
 _KEYS = {"id", "map", "polygons", "geojson", "query", "attributes"}
 #: names a manifest attribute may not take: they are the columns of ``samples.jsonl``
@@ -98,6 +98,27 @@ class Sample:
         except json.JSONDecodeError as exc:
             raise SeLoInputError(f"GeoJSON file {self.geojson} is not valid JSON ({exc})",
                                  sample_id=self.id) from None
+
+
+def read_records(path: str | os.PathLike) -> list[Any]:
+    """The records of a JSON file (a list, or ``{"samples": [...]}``) or a JSONL file.
+
+    Shared by every manifest reader of the project (this module's and ``xemap.data``'s).
+
+    Raises
+    ------
+    ManifestError
+        The file cannot be read, a line or the file is not JSON, or it holds no list.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.jsonl"
+    >>> _ = p.write_text('{"id": 1}\n\n{"id": 2}\n')
+    >>> read_records(p)
+    [{'id': 1}, {'id': 2}]
+    """
+    return _read_json_or_jsonl(Path(path))[0]
 
 
 def _read_json_or_jsonl(path: Path) -> tuple[list[Any], bool]:

@@ -26,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from selo_metrics.samples import ManifestError as _SeLoManifestError
+from selo_metrics.samples import read_records
+
 from .mcmg import DEFAULT_GRID_SIZES, mcmg_target
 
 __all__ = [
@@ -40,31 +43,18 @@ __all__ = [
 ]
 
 
-class ManifestError(ValueError):
-    """A manifest or annotation file that cannot be used; names the file and the sample."""
+class ManifestError(_SeLoManifestError):
+    """A manifest or annotation file that cannot be used; names the file and the sample.
+
+    A :class:`selo_metrics.ManifestError` (so a ``ValueError``), like the runner's.
+    """
 
 
 def _load_json_or_jsonl(path: Path) -> list[Any]:
-    text = path.read_text()
-    if path.suffix.lower() == ".jsonl":
-        rows = []
-        for ln, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{path}: line {ln} is not valid JSON: {exc}") from exc
-        return rows
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: not valid JSON: {exc}") from exc
-    if isinstance(data, dict) and isinstance(data.get("samples"), list):
-        data = data["samples"]
-    if not isinstance(data, list):
-        raise ManifestError(f"{path}: expected a JSON list of samples (or {{'samples': [...]}})")
-    return data
+        return read_records(path)
+    except _SeLoManifestError as exc:
+        raise ManifestError(exc.problem) from None
 
 
 def _check_polygons(polys: Any, where: str) -> list[list[list[float]]]:
