@@ -114,7 +114,7 @@ def read_records(path: str | os.PathLike) -> list[Any]:
     --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.jsonl"
-    >>> _ = p.write_text('{"id": 1}\n\n{"id": 2}\n')
+    >>> _ = p.write_text(chr(10).join(['{"id": 1}', '', '{"id": 2}']))
     >>> read_records(p)
     [{'id': 1}, {'id': 2}]
     """
