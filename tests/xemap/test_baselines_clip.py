@@ -252,27 +252,13 @@ def test_cli_end_to_end_into_selo_metrics(tiny_clip_dir, tmp_path, version):
 
 
 def _score_with_selo_metrics(anno, maps, run_dir, entries):
-    import selo_metrics
+    from selo_metrics.cli import main as selo_main
 
-    try:
-        from selo_metrics import cli as sm_cli
-        from selo_metrics import runner  # noqa: F401
-    except ImportError:
-        sm_cli = None
-    if sm_cli is not None:
-        status = sm_cli.main(
-            ["score", str(anno), str(maps), "--out", str(run_dir), "--workers", "1"]
-        )
-        assert status in (0, None)
-        rows = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
-        assert len(rows) == len(entries)
-        for r in rows:
-            assert all(math.isfinite(r[k]) for k in ("rsu", "ras", "rda", "rmi")), r
-    else:  # pragma: no cover - before the runner landed
-        for idx, e in enumerate(entries):
-            png = np.asarray(Image.open(maps / f"probmap_{idx}.png"))
-            res = selo_metrics.evaluate(png, e["points"])
-            assert all(math.isfinite(getattr(res, k)) for k in ("rsu", "ras", "rda", "rmi"))
+    assert selo_main(["score", str(anno), str(maps), "--out", str(run_dir), "--workers", "1"]) == 0
+    rows = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == len(entries)
+    for r in rows:
+        assert all(math.isfinite(r[k]) for k in ("rsu", "ras", "rda", "rmi")), r
 
 
 def test_cli_reports_bad_inputs(tiny_clip_dir, tmp_path, capsys):
