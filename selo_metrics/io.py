@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._kernels.color import png_rgb_to_gray, tiff_rgb_to_gray
 from .errors import SeLoInputError
 
 __all__ = ["MAP_FORMATS", "MapReadError", "read_map"]
@@ -57,7 +58,7 @@ _PNG_B = 32768 - _PNG_R - _PNG_G  # 3737
 # OpenCV cvtColor RGB2GRAY for 8-bit: 14-bit weights with rounding
 _CV_R, _CV_G, _CV_B = 4899, 9617, 1868
 
-_ROWS = 1 << 20  # pixels per chunk of the colour-to-gray arithmetic (bounded memory)
+_IDENTITY = np.arange(256, dtype=np.uint8)
 
 
 class MapReadError(SeLoInputError):
@@ -275,30 +276,16 @@ def _png_gamma_table(gamma: int) -> np.ndarray:
 
 def _png_rgb_to_gray(rgb: np.ndarray, file_gamma: int) -> np.ndarray:
     """libpng's ``png_do_rgb_to_gray`` for 8-bit RGB(A), as OpenCV configures it."""
-    h, w = rgb.shape[:2]
-    out = np.empty((h, w), np.uint8)
+    to_1 = from_1 = _IDENTITY
     use_gamma = False
     if file_gamma:
         screen = _png_reciprocal(file_gamma)  # "assume the output matches the input"
         use_gamma = _png_significant(file_gamma) or _png_significant(screen)
         if use_gamma:
-            to_1 = _png_gamma_table(_png_reciprocal(file_gamma)).astype(np.int32)
+            to_1 = _png_gamma_table(_png_reciprocal(file_gamma))
             from_1 = _png_gamma_table(_png_reciprocal(screen))
             # gray pixels: gamma_table of file * screen gamma, which is ~1.0: identity
-    flat_in = rgb.reshape(h * w, rgb.shape[2])
-    flat_out = out.reshape(h * w)
-    for start in range(0, h * w, _ROWS):
-        px = flat_in[start:start + _ROWS]
-        r = px[:, 0].astype(np.int32)
-        g = px[:, 1].astype(np.int32)
-        b = px[:, 2].astype(np.int32)
-        same = (r == g) & (r == b)
-        if use_gamma:
-            mixed = from_1[(_PNG_R * to_1[r] + _PNG_G * to_1[g] + _PNG_B * to_1[b] + 16384) >> 15]
-        else:
-            mixed = (_PNG_R * r + _PNG_G * g + _PNG_B * b) >> 15
-        flat_out[start:start + _ROWS] = np.where(same, r, mixed)
-    return out
+    return png_rgb_to_gray(np.ascontiguousarray(rgb), to_1, from_1, use_gamma)
 
 
 def _read_tiff(im: Image.Image) -> np.ndarray:
@@ -318,14 +305,5 @@ def _read_tiff(im: Image.Image) -> np.ndarray:
             # unassociated alpha: libtiff's RGBA reader premultiplies, (c * a + 127) // 255
             a = rgb[..., 3:4].astype(np.int32)
             rgb = ((rgb[..., :3].astype(np.int32) * a + 127) // 255).astype(np.uint8)
-        h, w = rgb.shape[:2]
-        out = np.empty((h, w), np.uint8)
-        flat_in = rgb.reshape(h * w, rgb.shape[2])
-        flat_out = out.reshape(h * w)
-        for start in range(0, h * w, _ROWS):
-            px = flat_in[start:start + _ROWS].astype(np.int32)
-            flat_out[start:start + _ROWS] = (
-                _CV_R * px[:, 0] + _CV_G * px[:, 1] + _CV_B * px[:, 2] + 8192
-            ) >> 14
-        return out
+        return tiff_rgb_to_gray(np.ascontiguousarray(rgb[..., :3]))
     raise MapReadError(f"{mode} TIFF is not supported")
