@@ -20,16 +20,6 @@ from xemap.data import (
     write_manifest,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on a busy 2-core machine two OpenMP threads are 15-45x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SQUARE = [[[10, 20], [40, 20], [40, 50], [10, 50]]]
 
 

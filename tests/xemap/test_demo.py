@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from xemap.cli import main
 from xemap.demo import (
@@ -17,16 +16,6 @@ from xemap.demo import (
     score_maps,
     summarize_scores,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on a busy 2-core machine two OpenMP threads are 15-45x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 KEYS = {"rmi", "rsu", "ras", "rda", "n", "per_kind"}
 

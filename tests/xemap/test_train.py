@@ -15,15 +15,6 @@ from xemap.models.network import XeMapNetwork
 from xemap.train import TrainConfig, TrainConfigError, latest_checkpoint, train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on a busy 2-core machine two OpenMP threads are 15-45x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     root = tmp_path_factory.mktemp("task")
