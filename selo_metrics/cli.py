@@ -93,13 +93,11 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_demo_maps(kind: str, anno_path: str, idx: int, maps_dir: str) -> None:
-    anno = json.loads(Path(anno_path).read_text())
-    item = anno[idx]
-    gray = synthetic_map(scene_size(anno, item["jpg_name"]), item["points"], kind=kind,
-                         seed=idx)
+def _write_demo_map(kind: str, shape: tuple[int, int], points: Any, idx: int,
+                    maps_dir: str) -> None:
     from PIL import Image
 
+    gray = synthetic_map(shape, points, kind=kind, seed=idx)
     # what the official SeLo generator writes: probmap_{idx}.jpg
     Image.fromarray(gray).save(Path(maps_dir) / f"probmap_{idx}.jpg", quality=95)
 
@@ -126,10 +124,11 @@ def _demo(args: argparse.Namespace) -> int:
     for kind in args.kinds:
         maps_dir = out / f"maps_{kind}"
         maps_dir.mkdir(exist_ok=True)
-        todo += [(kind, str(anno_path), idx, str(maps_dir)) for idx in range(len(anno))
+        todo += [(kind, scene_size(anno, item["jpg_name"]), item["points"], idx, str(maps_dir))
+                 for idx, item in enumerate(anno)
                  if not (maps_dir / f"probmap_{idx}.jpg").exists()]
     with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
-        futures = [pool.submit(_write_demo_maps, *t) for t in todo]
+        futures = [pool.submit(_write_demo_map, *t) for t in todo]
         # meanwhile, compile (or load from the cache) the kernels once in this process, so
         # that the scoring workers find them cached
         import numpy as np
