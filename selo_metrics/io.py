@@ -226,26 +226,24 @@ def _png_depth(im: Image.Image) -> int:
 def _read_png(im: Image.Image) -> np.ndarray:
     mode = im.mode
     depth = _png_depth(im)
-    if mode in ("1", "L", "LA", "I", "I;16", "I;16B"):
-        if mode in ("I", "I;16", "I;16B") or (mode == "LA" and depth == 16):
-            if mode == "LA":
-                raise MapReadError("16-bit gray+alpha PNG is not supported")
-            return (np.asarray(im, dtype=np.uint32) >> 8).astype(np.uint8)
-        if mode == "L":
-            return _load_gray(im)
+    if mode in ("I", "I;16", "I;16B"):  # 16-bit gray: OpenCV keeps the high byte
+        return (np.asarray(im, dtype=np.uint32) >> 8).astype(np.uint8)
+    if mode == "LA" and depth == 16:
+        raise MapReadError("16-bit gray+alpha PNG is not supported")
+    if mode == "L":
+        return _load_gray(im)
+    if mode in ("1", "LA"):
         return np.array(im.convert("L"), dtype=np.uint8)
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif mode not in ("RGB", "RGBA"):
         raise MapReadError(f"{mode} PNG is not supported")
-    gamma = _png_file_gamma(im.info)
     if depth == 16:
         raise MapReadError(
             "16-bit colour PNG is not supported (Pillow decodes it to 8 bits); "
             "save the map as 8-bit or gray"
         )
-    rgb = np.asarray(im)
-    return _png_rgb_to_gray(rgb, gamma)
+    return _png_rgb_to_gray(np.asarray(im), _png_file_gamma(im.info))
 
 
 def _png_file_gamma(info: dict) -> int:
