@@ -291,7 +291,7 @@ def _read_tiff(im: Image.Image) -> np.ndarray:
     if mode == "F":
         return np.array(im, dtype=np.float32)
     if mode == "L":
-        return np.array(im, dtype=np.uint8)
+        return _load_gray(im)
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(im)
         if arr.dtype.itemsize > 2 and (arr.min() < 0 or arr.max() > 65535):
