@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ._kernels import available_cpus
 from .data import SYNTHETIC_KINDS, load_air_slt, scene_size, synthetic_map
 from .errors import SeLoInputError
 from .report import format_attribute_table, format_compare, format_table
@@ -30,11 +30,6 @@ from .runner import load_run, process_context, score_samples
 from .samples import load_samples
 
 __all__ = ["build_parser", "main"]
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
 
 
 def _print_failures(summary: dict[str, Any], limit: int = 10) -> None:
@@ -119,7 +114,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"by the runner into {out} (convention {args.convention!r})\n",
         file=sys.stderr,
     )
-    workers = args.workers or _cores()
+    workers = args.workers or available_cpus()
     todo = []
     for kind in args.kinds:
         maps_dir = out / f"maps_{kind}"
@@ -178,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "base of relative map paths)")
     score.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
     score.add_argument("--workers", type=int, default=None,
-                       help=f"worker processes (default: all cores, here {_cores()})")
+                       help=f"worker processes (default: all cores, here {available_cpus()})")
     score.add_argument("--convention", choices=["slm", "paper"], default="slm",
                        help="slm: the official code (default); paper: the printed equations")
     score.add_argument("--dask", metavar="ADDRESS", default=None,

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._kernels import available_cpus
 from .conventions import CONVENTIONS
 from .io import read_map
 from .journal import Journal, RunDirError
@@ -338,8 +339,7 @@ def score_samples(
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; choose from {list(CONVENTIONS)}")
     if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
+        workers = available_cpus()
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if limit is not None and limit < 0:
@@ -368,8 +368,7 @@ def score_samples(
                 overlay_dir = str(run_dir / "overlays")
                 Path(overlay_dir).mkdir(exist_ok=True)
             args = (convention, params, overlay_dir)
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-                os.cpu_count() or 1)
+            cores = available_cpus()
             if dask is not None:
                 rows = _dask(todo, dask, workers, args)
                 backend = f"dask {dask}"

@@ -14,7 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-__all__ = ["num_threads", "run_chunks"]
+__all__ = ["available_cpus", "num_threads", "run_chunks"]
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def num_threads() -> int:
@@ -23,8 +30,7 @@ def num_threads() -> int:
         value = os.environ.get(var)
         if value:
             return max(1, int(value))
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1))
+    return available_cpus()
 
 
 @cache
