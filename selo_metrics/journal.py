@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import SeLoInputError
 
-__all__ = ["Journal", "RunDirError"]
+__all__ = ["Journal", "RunDirError", "read_rows"]
 
 
 class RunDirError(SeLoInputError):
@@ -29,6 +29,38 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def read_rows(path: Path) -> tuple[list[dict[str, Any]], int, bool]:
+    """The whole rows of a journal file, without changing it.
+
+    Returns the rows, the byte offset where the whole lines end, and whether a torn last
+    line (bytes after the last newline) follows them.
+
+    Raises
+    ------
+    RunDirError
+        A line before the last one is not a JSON sample row.
+    """
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # bytes after the last newline: b"" when the file ends whole
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RunDirError(
+                f"{path}, line {lineno} is damaged and is not the last line; "
+                "the journal was edited or written by something else: fix or remove "
+                "that line by hand"
+            ) from None
+        if not isinstance(row, dict) or "index" not in row:
+            raise RunDirError(f"{path}, line {lineno} is not a sample row")
+        rows.append(row)
+    return rows, len(data) - len(tail), bool(tail.strip())
 
 
 class Journal:
@@ -69,25 +101,8 @@ class Journal:
     def _read_and_repair(self) -> None:
         if not self.path.exists():
             return
-        data = self.path.read_bytes()
-        lines = data.split(b"\n")
-        tail = lines.pop()  # bytes after the last newline: b"" when the file ends whole
-        good_end = len(data) - len(tail)
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise RunDirError(
-                    f"{self.path}, line {lineno} is damaged and is not the last line; "
-                    "the journal was edited or written by something else: fix or remove "
-                    "that line by hand"
-                ) from None
-            if not isinstance(row, dict) or "index" not in row:
-                raise RunDirError(f"{self.path}, line {lineno} is not a sample row")
-            self.rows.append(row)
-        if tail.strip():
+        self.rows, good_end, torn = read_rows(self.path)
+        if torn:
             # a line without its newline is the one a kill interrupted: drop it, even if
             # its bytes happen to parse, so that the row is written again whole
             self.dropped_torn_line = True

@@ -37,7 +37,7 @@ from typing import Any
 from ._kernels import available_cpus
 from .conventions import CONVENTIONS
 from .io import read_map
-from .journal import Journal, RunDirError
+from .journal import Journal, RunDirError, read_rows
 from .metrics import evaluate
 from .report import summarize
 from .samples import Sample
@@ -458,15 +458,8 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str,
         raise RunDirError(f"{run_dir} has no summary.json: not a finished run directory "
                           "(run `selo-metrics score` into it first)")
     summary = json.loads(path.read_text())
-    rows = []
     journal_path = run_dir / "samples.jsonl"
-    lines = journal_path.read_text().splitlines() if journal_path.exists() else []
-    for lineno, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                if lineno != len(lines):  # a torn last line is a run in progress: skip it
-                    raise RunDirError(f"{journal_path}, line {lineno} is damaged") from None
+    # read only: a torn last line (a run in progress or killed) is left out, not repaired
+    rows = read_rows(journal_path)[0] if journal_path.exists() else []
     latest = {r["index"]: r for r in rows}
     return summary, [latest[i] for i in sorted(latest)]
