@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from xemap.models.configuration import ReferringConfig
+
 __all__ = [
     "IMAGE_ENCODERS",
     "LEVEL_LAYOUTS",
@@ -133,7 +135,7 @@ def resolve_local_dir(name: str, *, what: str) -> Path:
 
 
 @dataclass
-class XeMapConfig:
+class XeMapConfig(ReferringConfig):
     """Architecture, weight sources, input format and trainable parts of an XeMap-Network.
 
     Parameters

@@ -51,6 +51,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from xemap.config import TRAINABLE_PARTS, XeMapConfig
+from xemap.models.base import ReferringModel
 from xemap.models.encoders import ImageEncoder, TextEncoder, load_tokenizer
 from xemap.models.fusion import FusionEncoder
 from xemap.models.hmsa import HMSAHead
@@ -83,7 +84,7 @@ class XeMapFeatures:
     levels: list[torch.Tensor]
 
 
-class XeMapNetwork(nn.Module):
+class XeMapNetwork(ReferringModel):
     """The XeMap-Network: a text query and an image to a semantic-localization map.
 
     Parameters
@@ -105,6 +106,11 @@ class XeMapNetwork(nn.Module):
     >>> maps.shape, maps.dtype, bool(((maps >= 0) & (maps <= 1)).all())
     (torch.Size([2, 64, 64]), torch.float32, True)
     """
+
+    family = "xemap"
+    config_class = XeMapConfig
+    supervision = "mcmg"
+    part_modules = _PART_MODULES
 
     def __init__(
         self,
@@ -326,6 +332,11 @@ class XeMapNetwork(nn.Module):
         feats = self.encode(pixel_values, input_ids, attention_mask, token_type_ids)
         size = (int(pixel_values.shape[-2]), int(pixel_values.shape[-1]))
         return self.head(feats.text_tokens, attention_mask, feats.levels, size)
+
+    def loss(self, batch: Any) -> torch.Tensor:
+        """L1 between the map and the MCMG target / 255 (the paper's loss)."""
+        maps = self(batch["pixel_values"], batch["input_ids"], batch.get("attention_mask"))
+        return (maps.float() - batch["target"].float()).abs().mean()
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
