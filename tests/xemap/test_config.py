@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from xemap.config import XeMapConfig, minilm_dir, resolve_local_dir
+from xemap.models.sources import minilm_dir, resolve_local_dir
+from xemap.models.xemap_network.config import XeMapConfig
 
 
 @pytest.mark.parametrize("preset", [XeMapConfig, XeMapConfig.tiny, XeMapConfig.demo])

@@ -144,7 +144,7 @@ def test_bad_image_and_mask_shape(folder):
 
 
 def test_collator_with_real_tokenizer():
-    from xemap.models.encoders import load_tokenizer
+    from xemap.models.sources import load_tokenizer
 
     tok = load_tokenizer("minilm")
 

@@ -7,14 +7,14 @@ import warnings
 import pytest
 import torch
 
-from xemap.config import XeMapConfig
-from xemap.models import checkpoints
-from xemap.models.checkpoints import (
+from xemap.models.xemap_network.config import XeMapConfig
+from xemap.models.xemap_network import checkpoints
+from xemap.models.xemap_network.checkpoints import (
     load_grounding_dino,
     map_grounding_dino_key,
     read_state_dict,
 )
-from xemap.models.network import XeMapNetwork
+from xemap.models.xemap_network.network import XeMapNetwork
 
 
 def _tiny_gdino_config():

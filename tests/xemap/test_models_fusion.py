@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from xemap.config import XeMapConfig
-from xemap.models.fusion import (
+from xemap.models.xemap_network.config import XeMapConfig
+from xemap.models.xemap_network.fusion import (
     FusionEncoder,
     build_gdino_config,
     sine_position_embedding,

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xemap.models.hmsa import HMSAHead, hmsa_map, pool_text
+from xemap.models.xemap_network.hmsa import HMSAHead, hmsa_map, pool_text
 
 
 # ---------------------------------------------------------------- numpy reference

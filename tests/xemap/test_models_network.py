@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from xemap.config import XeMapConfig, minilm_dir
-from xemap.models.network import XeMapNetwork
+from xemap.models.sources import minilm_dir
+from xemap.models.xemap_network.config import XeMapConfig
+from xemap.models.xemap_network.network import XeMapNetwork
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

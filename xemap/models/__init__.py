@@ -1,10 +1,22 @@
-"""XeMap-Network building blocks: encoders, fusion layers, HMSA head, the network.
+"""Referring-model families behind one interface, built by name.
 
-One block a module (torch and transformers are imported by the submodules, not here):
+* ``xemap.models.registry``: `list_models`, `create_model`, `load_pretrained` (re-exported
+  here; importing them loads no family);
+* ``xemap.models.base``: `ReferringModel`, the interface every family implements;
+* ``xemap.models.configuration``: `ReferringConfig`, the configs' shared JSON round trip;
+* ``xemap.models.sources``: local weight and tokenizer directories (never a hub);
+* ``xemap.models.xemap_network``: XeMap-Network, family ``"xemap"``.
 
-* ``xemap.models.encoders``: ``TextEncoder`` (BERT), ``ImageEncoder`` (Swin), ``load_tokenizer``
-* ``xemap.models.fusion``: ``FusionEncoder`` (Grounding DINO feature-enhancer layers)
-* ``xemap.models.hmsa``: ``hmsa_map``, ``HMSAHead``
-* ``xemap.models.network``: ``XeMapNetwork`` (its module docstring is the API contract)
-* ``xemap.models.checkpoints``: Grounding DINO weight loading and key mapping
+>>> "xemap" in list_models()
+True
 """
+
+from xemap.models.registry import (
+    create_model,
+    get_model_class,
+    list_models,
+    load_pretrained,
+    register_model,
+)
+
+__all__ = ["create_model", "get_model_class", "list_models", "load_pretrained", "register_model"]

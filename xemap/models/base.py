@@ -13,6 +13,7 @@ The contract::
     model.config                  # a ReferringConfig: JSON round trip, image_size,
                                   # image_mean / image_std, max_text_len, trainable
     batch = model.tokenize(["the red square"])   # input_ids, attention_mask[, token_type_ids]
+    fn = model.tokenize_fn()      # the same on CPU, picklable (data-loader workers)
     pixel = model.preprocess([uint8_hwc, ...])   # (B, 3, S, S) normalised, on model.device
     pixel = model.normalise(uint8_bhwc_tensor)   # same without the resize (data loaders)
     probs = model(pixel, **batch)                # (B, S, S) float in [0, 1]
@@ -31,9 +32,10 @@ tokenizer=None)`` and implement ``forward`` and ``loss``. Everything else here i
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,12 +46,41 @@ from torch.nn import functional as F
 
 from xemap.models.configuration import ReferringConfig
 
-__all__ = ["CONFIG_NAME", "SUPERVISIONS", "WEIGHTS_NAME", "ReferringConfig", "ReferringModel"]
+__all__ = [
+    "CONFIG_NAME",
+    "SUPERVISIONS",
+    "WEIGHTS_NAME",
+    "ReferringConfig",
+    "ReferringModel",
+    "hf_tokenize",
+]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 #: what a family's loss is trained against
 SUPERVISIONS = ("mcmg", "mask")
+
+
+def hf_tokenize(tokenizer: Any, max_len: int, queries: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Tokenize with a HF tokenizer: padded to the longest, truncated to ``max_len``, on CPU.
+
+    Returns ``input_ids``, ``attention_mask`` and, when the tokenizer makes them,
+    ``token_type_ids``.
+
+    Examples
+    --------
+    >>> from xemap.models.sources import load_tokenizer
+    >>> enc = hf_tokenize(load_tokenizer("minilm"), 8, ["a pond", "the big white building"])
+    >>> sorted(enc), enc["attention_mask"].tolist()
+    (['attention_mask', 'input_ids', 'token_type_ids'], [[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
+    """
+    enc = tokenizer(
+        list(queries), padding="longest", truncation=True, max_length=max_len, return_tensors="pt"
+    )
+    out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    if "token_type_ids" in enc:
+        out["token_type_ids"] = enc["token_type_ids"]
+    return out
 
 
 class ReferringModel(nn.Module):
@@ -123,24 +154,24 @@ class ReferringModel(nn.Module):
         return next(self.parameters()).device
 
     # ------------------------------------------------------------------ inputs
+    def tokenize_fn(self) -> Callable[[Sequence[str]], dict[str, torch.Tensor]]:
+        """A picklable ``queries -> dict of CPU tensors`` (what `tokenize` gives, on CPU).
+
+        Data loaders call it in their worker processes (the model itself is never sent
+        there). The default pads to the longest query and truncates to
+        ``config.max_text_len`` with ``self.tokenizer``; a family with other text inputs
+        overrides this hook, and `tokenize` follows it.
+        """
+        return functools.partial(hf_tokenize, self.tokenizer, int(self.config.max_text_len))
+
     def tokenize(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Tokenize queries: padded to the longest, truncated to ``config.max_text_len``."""
+        """Tokenize queries (`tokenize_fn`) onto the model's device."""
         if isinstance(queries, str) or not all(isinstance(q, str) for q in queries):
             raise ValueError("queries must be a list of strings")
         if len(queries) == 0:
             raise ValueError("queries is empty")
-        enc = self.tokenizer(
-            list(queries),
-            padding="longest",
-            truncation=True,
-            max_length=self.config.max_text_len,
-            return_tensors="pt",
-        )
-        out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-        if "token_type_ids" in enc:
-            out["token_type_ids"] = enc["token_type_ids"]
         device = self.device
-        return {k: v.to(device) for k, v in out.items()}
+        return {k: v.to(device) for k, v in self.tokenize_fn()(list(queries)).items()}
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, H, W, 3)`` -> float ``(B, 3, H, W)`` normalised (no resize)."""

@@ -19,19 +19,27 @@ from typing import Any
 
 __all__ = ["create_model", "get_model_class", "list_models", "load_pretrained", "register_model"]
 
-#: family name -> "module:ClassName" of its `ReferringModel` subclass
-_FAMILIES: dict[str, str] = {
-    "xemap": "xemap.models.network:XeMapNetwork",
+#: family name -> "module:ClassName" of its `ReferringModel` subclass (or the class itself)
+_FAMILIES: dict[str, Any] = {
+    "xemap": "xemap.models.xemap_network.network:XeMapNetwork",
 }
 
 
-def register_model(name: str, target: str) -> None:
-    """Register a family: ``target`` is ``"package.module:ClassName"``.
+def register_model(name: str, target: str | type) -> None:
+    """Register a family: ``target`` is ``"package.module:ClassName"`` or the class.
+
+    A class is registered as is (e.g. a family defined in a test or a notebook); an import
+    path is imported only when a model of the family is built.
 
     Examples
     --------
-    >>> register_model("xemap", "xemap.models.network:XeMapNetwork")
+    >>> register_model("xemap", "xemap.models.xemap_network.network:XeMapNetwork")
     """
+    if isinstance(target, type):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"register_model needs a name, got {name!r}")
+        _FAMILIES[name] = target
+        return
     if not isinstance(name, str) or not name or ":" not in str(target):
         raise ValueError(
             f"register_model needs a name and 'module:Class', got {name!r}, {target!r}"
@@ -48,7 +56,10 @@ def get_model_class(name: str) -> type:
     """The model class of family ``name`` (imports its module)."""
     if name not in _FAMILIES:
         raise ValueError(f"unknown model family {name!r}; known: {list_models()}")
-    module, _, cls = _FAMILIES[name].partition(":")
+    target = _FAMILIES[name]
+    if isinstance(target, type):
+        return target
+    module, _, cls = target.partition(":")
     return getattr(importlib.import_module(module), cls)
 
 

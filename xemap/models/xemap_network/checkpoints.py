@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from xemap.config import resolve_local_dir
-from xemap.models.encoders import quiet_transformers
+from xemap.models.sources import quiet_transformers, resolve_local_dir
 
 __all__ = [
     "LoadReport",

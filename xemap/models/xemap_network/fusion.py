@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from xemap.config import XeMapConfig
+from xemap.models.xemap_network.config import XeMapConfig
 
 __all__ = ["FusionEncoder", "build_gdino_config", "text_self_attention_mask"]
 

@@ -3,7 +3,6 @@
 * `TextEncoder`: a transformers ``BertModel`` (no pooler) giving per-token features.
 * `ImageEncoder`: transformers' ``SwinBackbone`` (pure PyTorch) giving the Swin stages
   selected by the level layout, or a timm model (``"timm:<name>"``, imported lazily).
-* `load_tokenizer`: the HF tokenizer matching the text encoder.
 
 The module names follow Grounding DINO (``TextEncoder.model`` is its ``text_backbone``,
 ``ImageEncoder.model`` its ``backbone.conv_encoder.model``) so its weights map one to one.
@@ -11,34 +10,16 @@ The module names follow Grounding DINO (``TextEncoder.model`` is its ``text_back
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from xemap.config import XeMapConfig, resolve_local_dir
+from xemap.models.sources import quiet_transformers, resolve_local_dir
+from xemap.models.xemap_network.config import XeMapConfig
 
-__all__ = ["ImageEncoder", "TextEncoder", "load_tokenizer"]
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load reports and progress bars; callers report what matters."""
-    from transformers.utils import logging as hf_logging
-
-    bar = hf_logging.is_progress_bar_enabled()
-    level = hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bar:
-            hf_logging.enable_progress_bar()
+__all__ = ["ImageEncoder", "TextEncoder"]
 
 
 def _from_pretrained(model_class, path: Path, what: str, ignore: tuple[str, ...] = (), **kwargs):
@@ -67,38 +48,6 @@ def _check_kwargs(config_class, kwargs: dict, what: str) -> None:
     unknown = sorted(k for k in kwargs if not hasattr(default, k))
     if unknown:
         raise ValueError(f"{what} has keys unknown to {config_class.__name__}: {unknown}")
-
-
-def load_tokenizer(name: str):
-    """Load a HF tokenizer from ``"minilm"`` or a local directory, never from the hub.
-
-    Parameters
-    ----------
-    name : str
-        ``"minilm"`` or a local directory with tokenizer files.
-
-    Returns
-    -------
-    transformers.PreTrainedTokenizerBase
-
-    Raises
-    ------
-    ValueError
-        If the directory does not exist or holds no tokenizer.
-
-    Examples
-    --------
-    >>> tok = load_tokenizer("minilm")
-    >>> tok("a red roof")["input_ids"]
-    [101, 1037, 2417, 4412, 102]
-    """
-    from transformers import AutoTokenizer
-
-    path = resolve_local_dir(name, what="tokenizer")
-    try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"tokenizer: no usable tokenizer files in {path}: {exc}") from exc
 
 
 class TextEncoder(nn.Module):

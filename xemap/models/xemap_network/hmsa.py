@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from xemap.config import POOLINGS
+from xemap.models.xemap_network.config import POOLINGS
 
 __all__ = ["HMSAHead", "hmsa_map", "pool_text"]
 
