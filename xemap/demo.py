@@ -11,10 +11,11 @@ Steps (all in one process, timed end to end):
    finest stride 4: at 64 px the default ``"gdino"`` layout's finest level is 8 x 8 and
    the maps stay blobs), trainable parts ``("image", "fusion")``: the random Swin has to
    learn colours and shapes, the pretrained text encoder stays frozen (and its features
-   are cached per query, :class:`xemap.train.TextFeatureCache`);
+   are cached per query, :class:`xemap.engine.text_cache.TextFeatureCache`);
 3. score the untrained network on the held-out scenes with :func:`selo_metrics.evaluate`;
-4. train it (:func:`xemap.train.train`, AdamW lr 1e-3, batch 16, ``balanced_l1`` loss: with
-   targets covering ~3 % of a scene, plain L1 collapsed to the all-zero map in our runs)
+4. train it (:func:`xemap.engine.loop.train`, AdamW lr 1e-3, batch 16, the model's
+   ``loss="balanced_l1"``: with targets covering ~3 % of a scene, plain L1 collapsed to the
+   all-zero map in our runs)
    for whatever time is left of the budget after reserving the final scoring;
 5. score it again, and once more with every query swapped for another held-out scene's
    query of the same kind (the ``shuffled`` control: a model that ignores the query scores
@@ -101,17 +102,14 @@ def make_demo_data(
     return train, held
 
 
-def _scale_polygons(polys: Sequence[Any], s: float) -> list[list[list[float]]]:
-    return [[[(x + 0.5) * s - 0.5, (y + 0.5) * s - 0.5] for x, y in p] for p in polys]
-
-
 def score_maps(
     maps: Sequence[np.ndarray], samples: Sequence[dict[str, Any]], *, score_size: int = 1024
 ) -> list[dict[str, Any]]:
     """Score maps (float [0, 1], the scene's size) against their samples' polygons.
 
-    Each map is upsampled to ``score_size`` (bilinear) and the polygons mapped to it.
-    Returns one row per sample: ``id``, ``kind``, ``rsu``, ``ras``, ``rda``, ``rmi``.
+    Each map is upsampled to ``score_size`` (bilinear) and the polygons mapped to it
+    (:func:`xemap.engine.evaluate.score_maps`). Returns one row per sample: ``id``,
+    ``kind``, ``rsu``, ``ras``, ``rda``, ``rmi``.
 
     Examples
     --------
@@ -121,35 +119,13 @@ def score_maps(
     >>> row["rmi"] > 0.9
     True
     """
-    import torch
-    from torch.nn import functional as F
+    from xemap.engine import evaluate
 
-    import selo_metrics
-
-    rows = []
-    for m, s in zip(maps, samples, strict=True):
-        h, w = m.shape
-        scale = score_size / max(h, w)
-        big = F.interpolate(
-            torch.as_tensor(np.asarray(m, np.float32))[None, None],
-            size=(round(h * scale), round(w * scale)),
-            mode="bilinear",
-            align_corners=False,
-        )[0, 0].clamp_(0, 1)
-        r = selo_metrics.evaluate(
-            big.numpy(), _scale_polygons(s["polygons"], scale), sample_id=s.get("id")
-        )
-        rows.append(
-            {
-                "id": s.get("id"),
-                "kind": s.get("kind"),
-                "rsu": r.rsu,
-                "ras": r.ras,
-                "rda": r.rda,
-                "rmi": r.rmi,
-            }
-        )
-    return rows
+    acc = evaluate.score_maps(maps, samples, score_size=score_size)
+    return [
+        {"id": r.get("id"), "kind": r.get("kind"), **{m: r.get(m) for m in METRICS}}
+        for r in acc.rows
+    ]
 
 
 def summarize_scores(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -200,7 +176,7 @@ def score_model(
     model: Any, samples: Sequence[dict[str, Any]], *, score_size: int = 1024, batch_size: int = 32
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Predict every sample's map with ``model`` and score it: (summary, rows)."""
-    from xemap.predict import predict_maps
+    from xemap.engine.predict import predict_maps
 
     model.eval()
     maps = predict_maps(
@@ -265,8 +241,9 @@ def run_demo(
 def _run_demo(out: Any, settings: Any, *, progress: bool, log: Any) -> dict[str, Any]:
     import torch
 
-    from xemap.models.network import XeMapNetwork
-    from xemap.train import TrainConfig, build_model_config, latest_checkpoint, train
+    from xemap.engine.checkpoints import latest_checkpoint
+    from xemap.engine.config import TrainConfig, build_model
+    from xemap.engine.loop import train
 
     st = settings or DemoSettings()
     if latest_checkpoint(Path(out) / "train") is not None:
@@ -286,9 +263,8 @@ def _run_demo(out: Any, settings: Any, *, progress: bool, log: Any) -> dict[str,
     t_data = time.perf_counter() - t0
     log(f"data: {len(train_samples)} training queries, {len(held)} held-out ({t_data:.1f} s)")
     spec = dict(st.model) if isinstance(st.model, dict) else {"preset": st.model}
-    spec.update(image_size=st.image_size, level_layout=st.level_layout)
-    mcfg = build_model_config(spec, st.trainable)
-    model = XeMapNetwork(mcfg)
+    spec.update(image_size=st.image_size, level_layout=st.level_layout, loss=st.loss)
+    model = build_model(spec, st.trainable)
     t_model = time.perf_counter() - t0
     counts = model.parameter_counts(trainable_only=True)
     log(
@@ -317,7 +293,6 @@ def _run_demo(out: Any, settings: Any, *, progress: bool, log: Any) -> dict[str,
         device="cpu",
         max_seconds=left,
         log_every=10,
-        loss=st.loss,
         cache_text="text" not in st.trainable,
         keep_last=1,
     )
@@ -361,7 +336,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "demo",
         help="train a tiny XeMap-Network on a synthetic referring task, on CPU",
-        description=__doc__.splitlines()[0],
+        description="Train a tiny XeMap-Network on a synthetic referring task, on CPU, and "
+        "score it untrained, trained and with another scene's query (the control).",
     )
     p.add_argument("--out", required=True, help="run folder (demo.json, train/)")
     p.add_argument("--minutes", type=float, default=d.minutes, help="end-to-end time budget")

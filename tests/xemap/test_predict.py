@@ -10,17 +10,16 @@ import torch
 from PIL import Image
 
 from xemap.cli import main
-from xemap.config import XeMapConfig
 from xemap.data.synthetic import make_scenes, write_task
-from xemap.models.network import XeMapNetwork
-from xemap.predict import PredictError, find_model_dir, predict_maps, tile_starts, to_uint8
+from xemap.engine.predict import PredictError, find_model_dir, predict_maps, tile_starts, to_uint8
+from xemap.models import create_model, load_pretrained
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("pred")
     torch.manual_seed(0)
-    model = XeMapNetwork(XeMapConfig.tiny()).eval()
+    model = create_model("xemap", "tiny").eval()
     model.save_pretrained(root / "model")
     paths = write_task(root / "data", make_scenes(3, seed=4, size=96, balanced=True))
     return root, model, paths
@@ -29,7 +28,6 @@ def setup(tmp_path_factory):
 def _args(root, paths, out, *extra):
     return [
         "predict",
-        "--model",
         str(root / "model"),
         "--anno",
         str(paths["anno"]),
@@ -53,10 +51,17 @@ def test_predict_writes_maps_at_original_size_and_they_score(setup, capsys):
     for idx, e in enumerate(anno):
         im = Image.open(out / f"probmap_{idx}.png")
         assert im.mode == "L" and im.size == Image.open(paths["images"] / e["jpg_name"]).size
-    # the PNG holds uint8(rint(255 * map)) of the model's map
-    img = np.array(Image.open(paths["images"] / anno[0]["jpg_name"]).convert("RGB"))
-    m = predict_maps(model, [img], [anno[0]["caption"]])[0]
-    np.testing.assert_array_equal(np.asarray(Image.open(out / "probmap_0.png")), to_uint8(m))
+    # the PNG holds uint8(rint(255 * map)) of the model's map; the CLI batched the queries
+    # two by two in the order of their image paths, and padding a query to its batch's
+    # longest moves the map by an ulp, so the reference is computed on the same batch
+    first = sorted(range(len(anno)), key=lambda i: anno[i]["jpg_name"])[:2]
+    imgs = [
+        np.array(Image.open(paths["images"] / anno[i]["jpg_name"]).convert("RGB")) for i in first
+    ]
+    maps = predict_maps(model, imgs, [anno[i]["caption"] for i in first], batch_size=2)
+    for i, m in zip(first, maps, strict=True):
+        png = np.asarray(Image.open(out / f"probmap_{i}.png"))
+        np.testing.assert_array_equal(png, to_uint8(m))
     times = json.loads((out / "predict_times.json").read_text())
     assert times["n_queries"] == len(anno) and len(times["per_query"]) == len(anno)
     assert times["mean_seconds_per_query"] > 0 and times["mode"] == "resize"
@@ -100,8 +105,8 @@ def test_predict_from_manifest_and_training_out(setup, tmp_path):
     out = tmp_path / "maps"
     (tmp_path / "train_out" / "checkpoints" / "epoch_3").mkdir(parents=True)
     ck = tmp_path / "train_out" / "checkpoints" / "epoch_3"
-    XeMapNetwork.from_pretrained(root / "model").save_pretrained(ck / "model")
-    torch.save({"epoch": 3}, ck / "state.pt")
+    load_pretrained(root / "model").save_pretrained(ck / "model")
+    torch.save({"epoch": 3, "step": 9}, ck / "state.pt")  # a checkpoint without meta.json
     assert find_model_dir(tmp_path / "train_out") == ck / "model"
     args = [
         "predict",
@@ -121,7 +126,7 @@ def test_predict_from_manifest_and_training_out(setup, tmp_path):
     assert sorted(p.name for p in out.glob("probmap_*.png")) == sorted(
         f"probmap_{i}.png" for i in range(n)
     )
-    with pytest.raises(PredictError, match="no saved XeMapNetwork"):
+    with pytest.raises(PredictError, match="no saved model"):
         find_model_dir(tmp_path)
 
 
@@ -130,6 +135,8 @@ class PixelModel:
     reproduce it exactly at native resolution, whatever the blending weights."""
 
     def __init__(self, size):
+        from xemap.models.xemap_network.config import XeMapConfig
+
         self.config = XeMapConfig.tiny(image_size=size)
         self.device = torch.device("cpu")
         self.calls = 0
@@ -147,7 +154,7 @@ class PixelModel:
             x = torch.nn.functional.interpolate(x, size=(self.config.image_size,) * 2)
         return x
 
-    def __call__(self, pixel, input_ids, attention_mask):
+    def __call__(self, pixel, input_ids, attention_mask, token_type_ids=None):
         self.calls += 1
         return pixel[:, 0] * 0.5 + pixel[:, 2] * 0.25
 
@@ -182,3 +189,35 @@ def test_predict_on_cuda(setup, tmp_path):
     assert main([*_args(root, paths, tmp_path / "m"), "--device", "cuda"]) == 0
     times = json.loads((tmp_path / "m" / "predict_times.json").read_text())
     assert times["device"].startswith("cuda")
+
+
+def test_predict_imports_no_training_code(setup, tmp_path):
+    import subprocess
+    import sys
+
+    root, _, paths = setup
+    code = (
+        "import sys; from xemap.cli import main; "
+        f"rc = main({_args(root, paths, tmp_path / 'm')!r}); "
+        "bad = sorted(m for m in sys.modules if m.startswith(('xemap.engine.loop', "
+        "'xemap.engine.config', 'xemap.engine.distributed', 'xemap.engine.text_cache')));"
+        "print(rc, bad)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_predict_usage_errors(setup, tmp_path, capsys):
+    root, _, paths = setup
+    args = _args(root, paths, tmp_path / "m")
+    assert main([*args, "--model", str(root / "model")]) == 2  # the model given twice
+    assert "give the model folder once" in capsys.readouterr().err
+    assert main([a for a in args if a != str(root / "model")]) == 2  # no model at all
+    assert "error:" in capsys.readouterr().err
+    bad = [*args[:1], str(tmp_path), *args[2:]]
+    assert main(bad) == 2 and "no saved model" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*args, "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -1,4 +1,4 @@
-"""``xemap train``: checkpoints, log, resume, what changes, config errors, CUDA + AMP."""
+"""``xemap train`` on the engine: checkpoints, log, resume, what changes, config errors, DDP."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from xemap.cli import main
-from xemap.config import XeMapConfig
 from xemap.data.synthetic import make_scenes, samples, write_task
-from xemap.models.network import XeMapNetwork
-from xemap.train import TrainConfig, TrainConfigError, latest_checkpoint, train
+from xemap.engine.checkpoints import latest_checkpoint
+from xemap.engine.config import TrainConfig, TrainConfigError, build_model
+from xemap.engine.loop import train
+from xemap.models import create_model
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,8 @@ def test_train_writes_checkpoints_and_log_then_resumes(task, capsys):
     assert res["steps"] == 2 * steps_per_epoch
     assert latest_checkpoint(out) == out / "checkpoints" / "epoch_2"
     state = torch.load(out / "checkpoints" / "epoch_2" / "state.pt", weights_only=False)
-    assert state["epoch"] == 2 and state["step"] == 2 * steps_per_epoch
+    meta = json.loads((out / "checkpoints" / "epoch_2" / "meta.json").read_text())
+    assert meta["epoch"] == 2 and meta["step"] == 2 * steps_per_epoch and meta["epoch_complete"]
     assert len(state["optimizer"]["state"]) > 0  # the optimizer moments were carried over
     log = _log(out)
     assert [r["event"] for r in log if "event" in r] == ["epoch", "resume", "epoch"]
@@ -77,7 +79,7 @@ def test_train_writes_checkpoints_and_log_then_resumes(task, capsys):
 
 def test_only_trainable_parts_change(tmp_path):
     torch.manual_seed(0)
-    model = XeMapNetwork(XeMapConfig.tiny())
+    model = create_model("xemap", "tiny")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     data = samples(make_scenes(2, seed=1, size=64))
     cfg = TrainConfig(
@@ -136,7 +138,11 @@ def test_training_lowers_the_loss_on_a_fixed_batch(tmp_path):
         ({"device": "tpu"}, "device"),
         ({"train": [1]}, "train"),
         ({"keep_last": 0}, "keep_last"),
-        ({"loss": "l2"}, "loss"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"checkpoint_every": -1}, "checkpoint_every"),
+        ({"val": "v.jsonl", "val_every": 0}, "val_every"),
+        ({"model": {"family": "nope"}}, "unknown family"),
+        ({"model": 3}, "model"),
     ],
 )
 def test_bad_config(data, match):
@@ -144,13 +150,32 @@ def test_bad_config(data, match):
         TrainConfig.from_dict({"model": "tiny", "train": ["m.jsonl"], **data})
 
 
-def test_bad_model_and_missing_files(tmp_path):
-    from xemap.train import build_model_config
+def test_old_configs_mean_xemap_and_move_the_loss_to_the_model():
+    cfg = TrainConfig.from_dict({"model": "tiny", "loss": "balanced_l1", "train": "m.jsonl"})
+    assert cfg.model == {"preset": "tiny", "loss": "balanced_l1"} and cfg.train == ["m.jsonl"]
+    model = build_model(cfg.model)
+    assert model.family == "xemap" and model.config.loss == "balanced_l1"
+    with pytest.raises(TrainConfigError, match="loss"):
+        build_model(TrainConfig.from_dict({"model": "tiny", "loss": "l2"}).model)
+    new = build_model({"family": "xemap", "preset": "tiny", "image_size": 96})
+    assert new.config.image_size == 96
 
+
+def test_shipped_configs_read(tmp_path):
+    from pathlib import Path
+
+    import xemap
+
+    for path in sorted((Path(xemap.__file__).parent / "configs").glob("*.json")):
+        cfg = TrainConfig.from_json_file(path)
+        assert isinstance(cfg.model, dict | str)
+
+
+def test_bad_model_and_missing_files(tmp_path):
     with pytest.raises(TrainConfigError, match="preset"):
-        build_model_config("huge")
+        build_model("huge")
     with pytest.raises(TrainConfigError, match="model"):
-        build_model_config({"preset": "tiny", "pooling": "median"})
+        build_model({"preset": "tiny", "pooling": "median"})
     with pytest.raises(TrainConfigError, match="does not exist"):
         TrainConfig.from_json_file(tmp_path / "nope.json")
     cfg = TrainConfig(model="tiny", out=str(tmp_path / "o"), train=[str(tmp_path / "m.jsonl")])

@@ -12,9 +12,10 @@ pixel coordinates of the image; ``id`` defaults to the line index; any other key
 an attribute. AIR-SLT annotation files (a JSON list of ``{caption, jpg_name, points}``) are
 read by :func:`read_anno`.
 
-:class:`XeMapDataset` (torch, imported lazily) loads the image, resizes it to
-``image_size`` (512 as in the paper), makes the MCMG target of the same size on the fly and
-returns tensors; :class:`Collator` stacks a batch and tokenises its queries.
+:class:`ReferringDataset` (torch, imported lazily; ``XeMapDataset`` is the same class) loads
+the image, resizes it to ``image_size`` (512 as in the paper) and makes the supervision at
+that size on the fly: the MCMG target (``supervision="mcmg"``) or the binary mask
+(``"mask"``); :class:`Collator` stacks a batch and tokenises its queries.
 """
 
 from __future__ import annotations
@@ -29,18 +30,25 @@ import numpy as np
 from selo_metrics.samples import ManifestError as _SeLoManifestError
 from selo_metrics.samples import read_records
 
-from .mcmg import DEFAULT_GRID_SIZES, mcmg_target
+from .mcmg import DEFAULT_GRID_SIZES, mcmg_target, rasterize
 
 __all__ = [
+    "SUPERVISIONS",
     "Collator",
     "ManifestError",
+    "ReferringDataset",
     "XeMapDataset",
     "load_image",
+    "make_mask",
     "make_target",
     "read_anno",
     "read_manifest",
     "write_manifest",
 ]
+
+
+#: what a dataset item supervises with: the MCMG target, or a binary mask
+SUPERVISIONS = ("mcmg", "mask")
 
 
 class ManifestError(_SeLoManifestError):
@@ -276,16 +284,7 @@ def make_target(
         return mcmg_target(
             polys, shape=(size, size), grid_sizes=grid_sizes, sigma=sigma, sample_id=sid
         )
-    mask = sample["mask"]
-    if isinstance(mask, (str, Path)):
-        from PIL import Image
-
-        with Image.open(mask) as im:
-            mask = np.asarray(im.convert("L"))
-    mask = np.asarray(mask)
-    if mask.shape != (h, w):
-        raise ManifestError(f"sample {sid!r}: mask shape {mask.shape} != image shape {(h, w)}")
-    m = mask.astype(np.float32) / (255.0 if mask.max() > 1 else 1.0)
+    m = _read_mask(sample, (h, w))
     if (h, w) != (size, size):
         from PIL import Image
 
@@ -293,8 +292,52 @@ def make_target(
     return mcmg_target(np.clip(m, 0.0, 1.0), grid_sizes=grid_sizes, sigma=sigma, sample_id=sid)
 
 
-class XeMapDataset:
-    """Torch map-style dataset: ``(image, query, target)`` resized to ``image_size``.
+def _read_mask(sample: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
+    """A sample's ``mask`` (path or array) as float coverage in [0, 1] at the image's shape."""
+    mask = sample["mask"]
+    if isinstance(mask, (str, Path)):
+        from PIL import Image
+
+        with Image.open(mask) as im:
+            mask = np.asarray(im.convert("L"))
+    mask = np.asarray(mask)
+    if mask.shape != tuple(shape):
+        raise ManifestError(
+            f"sample {sample.get('id')!r}: mask shape {mask.shape} != image shape {tuple(shape)}"
+        )
+    return mask.astype(np.float32) / (255.0 if mask.max() > 1 else 1.0)
+
+
+def make_mask(sample: dict[str, Any], orig_shape: tuple[int, int], size: int) -> np.ndarray:
+    """The binary mask of a sample at ``size x size`` (bool).
+
+    Polygons are scaled from the image's ``orig_shape`` (H, W) to the mask size exactly as
+    :func:`make_target` scales them and rasterised there with the GT rasteriser
+    (:func:`~xemap.data.mcmg.rasterize`); a mask file is thresholded at half its range and
+    resized nearest-neighbour.
+
+    Examples
+    --------
+    >>> m = make_mask({"id": "a", "polygons": [[[0, 0], [49, 0], [49, 49], [0, 49]]]},
+    ...               (100, 200), 8)
+    >>> m.dtype, m.astype(int).tolist()[0]
+    (dtype('bool'), [1, 1, 0, 0, 0, 0, 0, 0])
+    """
+    h, w = orig_shape
+    if sample.get("polygons") is not None:
+        sx, sy = size / w, size / h
+        polys = [[[x * sx, y * sy] for x, y in p] for p in sample["polygons"]]
+        return rasterize(polys, (size, size), sample_id=sample.get("id")).astype(bool)
+    m = _read_mask(sample, (h, w)) >= 0.5
+    if (h, w) != (size, size):
+        from PIL import Image
+
+        m = np.asarray(Image.fromarray(m).resize((size, size), Image.NEAREST))
+    return np.ascontiguousarray(m, dtype=bool)
+
+
+class ReferringDataset:
+    """Torch map-style dataset: ``(image, query, target | mask)`` resized to ``image_size``.
 
     Parameters
     ----------
@@ -305,9 +348,12 @@ class XeMapDataset:
         Side of the square image and target (the paper: 512).
     grid_sizes, sigma
         MCMG parameters (:func:`~xemap.data.mcmg.mcmg_target`).
+    supervision : {"mcmg", "mask"}
+        What each item carries beside the image: ``target`` or ``mask``.
 
-    Each item is a dict: ``image`` uint8 tensor (S, S, 3), ``target`` float32 tensor
-    (S, S) in [0, 1] (the MCMG map / 255), ``query`` str, ``id`` str.
+    Each item is a dict: ``image`` uint8 tensor (S, S, 3), ``query`` str, ``id`` str, and
+    ``target`` float32 tensor (S, S) in [0, 1] (the MCMG map / 255, :func:`make_target`) or
+    ``mask`` bool tensor (S, S) (:func:`make_mask`).
 
     Examples
     --------
@@ -325,7 +371,11 @@ class XeMapDataset:
         image_size: int = 512,
         grid_sizes: Sequence[int] = DEFAULT_GRID_SIZES,
         sigma: float | None = None,
+        supervision: str = "mcmg",
     ) -> None:
+        if supervision not in SUPERVISIONS:
+            raise ValueError(f"supervision must be one of {SUPERVISIONS}, got {supervision!r}")
+        self.supervision = supervision
         if isinstance(samples, (str, Path)):
             samples = read_manifest(samples)
         self.samples = list(samples)
@@ -342,24 +392,28 @@ class XeMapDataset:
         s = self.samples[i]
         sid = s.get("id", i)
         img = load_image(s["image"], sample_id=sid)
-        target = make_target(
-            s, img.shape[:2], self.image_size, grid_sizes=self.grid_sizes, sigma=self.sigma
-        )
-        img = _resize_rgb(img, self.image_size)
-        return {
-            "image": torch.from_numpy(np.array(img)),
-            "target": torch.from_numpy(target.astype(np.float32) / 255.0),
-            "query": s["query"],
-            "id": str(sid),
-        }
+        item: dict[str, Any] = {"query": s["query"], "id": str(sid)}
+        if self.supervision == "mask":
+            item["mask"] = torch.from_numpy(make_mask(s, img.shape[:2], self.image_size))
+        else:
+            target = make_target(
+                s, img.shape[:2], self.image_size, grid_sizes=self.grid_sizes, sigma=self.sigma
+            )
+            item["target"] = torch.from_numpy(target.astype(np.float32) / 255.0)
+        item["image"] = torch.from_numpy(np.array(_resize_rgb(img, self.image_size)))
+        return item
+
+
+#: the former name of `ReferringDataset`
+XeMapDataset = ReferringDataset
 
 
 class Collator:
     """Stack a batch and tokenise its queries with ``tokenize`` (e.g. ``model.tokenize``).
 
-    Returns ``{"image": uint8 (B, S, S, 3), "target": float32 (B, S, S), "query": list,
-    "id": list, **tokenize(queries)}``. ``tokenize`` must be picklable for worker processes
-    (a tokenizer's ``__call__`` wrapped by :func:`functools.partial` is).
+    Returns ``{"image": uint8 (B, S, S, 3), "target": float32 (B, S, S) or "mask": bool
+    (B, S, S) (whichever the items hold), "query": list, "id": list, **tokenize(queries)}``.
+    ``tokenize`` must be picklable for worker processes (``model.tokenize_fn()`` is).
 
     Examples
     --------
@@ -380,9 +434,11 @@ class Collator:
         queries = [it["query"] for it in items]
         out = {
             "image": torch.stack([it["image"] for it in items]),
-            "target": torch.stack([it["target"] for it in items]),
             "query": queries,
             "id": [it["id"] for it in items],
         }
+        for key in ("target", "mask"):
+            if key in items[0]:
+                out[key] = torch.stack([it[key] for it in items])
         out.update(dict(self.tokenize(queries)))
         return out

@@ -1,9 +1,12 @@
-"""``xemap predict``: one correlation map per query, ``probmap_{idx}.png``, at the image size.
+"""Inference for any referring model: one map per query, ``probmap_{idx}.png``, at image size.
 
-Queries come from an AIR-SLT annotation file (``--anno``: a JSON list of ``{caption,
-jpg_name, points}``; entry ``idx`` is written as ``probmap_{idx}.png``, the name
-``selo-metrics score`` looks for) with ``--images`` holding the ``jpg_name`` files, or from a
-manifest (``--manifest``: entry ``idx`` = its line / list index).
+This module imports neither the training loop nor its config. ``xemap predict``
+(`xemap.engine.commands`) runs `write_probmaps` on a model loaded by `load_model`, whose
+family is read from the saved ``config.json``. Queries come from an AIR-SLT annotation
+file (``--anno``: a JSON list of ``{caption, jpg_name, points}``; entry ``idx`` is written as
+``probmap_{idx}.png``, the name ``selo-metrics score`` looks for) with ``--images`` holding
+the ``jpg_name`` files, or from a manifest (``--manifest``: entry ``idx`` = its line / list
+index).
 
 Two ways to cover a large scene:
 
@@ -28,7 +31,6 @@ to ``OUT/predict_times.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -44,8 +46,7 @@ __all__ = [
     "find_model_dir",
     "load_model",
     "predict_maps",
-    "register",
-    "run",
+    "read_entries",
     "tile_starts",
     "to_uint8",
     "write_probmaps",
@@ -102,32 +103,38 @@ def find_model_dir(path: str | Path) -> Path:
     >>> find_model_dir(tempfile.mkdtemp())
     Traceback (most recent call last):
     ...
-    xemap.predict.PredictError: ... holds no saved XeMapNetwork ...
+    xemap.engine.predict.PredictError: ... holds no saved model ...
     """
+    from xemap.engine.checkpoints import latest_checkpoint
+
     p = Path(path)
     for cand in (p, p / "model"):
         if (cand / "config.json").is_file() and (cand / "model.safetensors").is_file():
             return cand
-    from xemap.train import latest_checkpoint
-
     ck = latest_checkpoint(p)
     if ck is not None:
         return ck / "model"
     raise PredictError(
-        f"{p} holds no saved XeMapNetwork (config.json + model.safetensors), nor model/ or "
-        "checkpoints/epoch_N/model"
+        f"{p} holds no saved model (config.json + model.safetensors), nor model/ or "
+        "checkpoints/NAME/model"
     )
 
 
-def load_model(path: str | Path, device: str = "auto"):
-    """Load a network for inference on ``device`` (auto: cuda when available), eval mode."""
+def load_model(path: str | Path, device: str = "auto") -> Any:
+    """Load any registered family for inference on ``device`` (auto: cuda when available).
+
+    ``path`` is a ``save_pretrained`` folder, a checkpoint or a training ``OUT``
+    (`find_model_dir`); the family comes from its ``config.json``. Eval mode.
+    """
     import torch
 
-    from xemap.models.network import XeMapNetwork
+    from xemap.models.registry import load_pretrained
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return XeMapNetwork.from_pretrained(find_model_dir(path), map_location=device).eval()
+    elif str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise PredictError(f"device {device!r} asked for but CUDA is not available")
+    return load_pretrained(find_model_dir(path), map_location=device).eval()
 
 
 def _resize_map(m: Any, h: int, w: int) -> Any:
@@ -143,7 +150,7 @@ def _forward(model: Any, pixel: Any, queries: list[str], amp: bool) -> Any:
 
     batch = model.tokenize(queries)
     with torch.autocast(device_type=pixel.device.type, dtype=torch.float16, enabled=amp):
-        return model(pixel, batch["input_ids"], batch["attention_mask"]).float()
+        return model(pixel, **batch).float()
 
 
 def predict_maps(
@@ -161,8 +168,8 @@ def predict_maps(
 
     Parameters
     ----------
-    model : XeMapNetwork
-        In eval mode; its device is used.
+    model : xemap.models.base.ReferringModel
+        Any family, in eval mode; its device is used.
     images : sequence of ndarray
         uint8 ``(H, W, 3)`` RGB images (one per query; the same array may repeat).
     queries : sequence of str
@@ -178,10 +185,9 @@ def predict_maps(
     Examples
     --------
     >>> import torch
-    >>> from xemap.config import XeMapConfig
-    >>> from xemap.models.network import XeMapNetwork
+    >>> from xemap.models import create_model
     >>> _ = torch.manual_seed(0)
-    >>> model = XeMapNetwork(XeMapConfig.tiny()).eval()
+    >>> model = create_model("xemap", "tiny").eval()
     >>> img = np.zeros((70, 90, 3), np.uint8)
     >>> maps = predict_maps(model, [img, img], ["a", "b"], tiles=True, tile_size=64)
     >>> [m.shape for m in maps], maps[0].dtype
@@ -259,14 +265,21 @@ def check_outputs(n: int, out_dir: str | Path, *, overwrite: bool = False) -> li
     return names
 
 
-def _entries(args: argparse.Namespace) -> list[dict[str, Any]]:
+def read_entries(
+    anno: str | Path | None = None,
+    images: str | Path | None = None,
+    manifest: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """The queries to predict: an AIR-SLT ``anno`` with its ``images`` folder, or a manifest."""
     from xemap.data.datasets import read_anno, read_manifest
 
-    if args.anno:
-        if not args.images:
+    if (anno is None) == (manifest is None):
+        raise PredictError("give exactly one of an annotation file and a manifest")
+    if anno is not None:
+        if not images:
             raise PredictError("--anno needs --images DIR (the folder of the jpg_name files)")
-        return read_anno(args.anno, images=args.images)
-    return read_manifest(args.manifest)
+        return read_anno(anno, images=images)
+    return read_manifest(manifest)
 
 
 def write_probmaps(
@@ -359,57 +372,3 @@ def write_probmaps(
     }
     (out / "predict_times.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def register(subparsers: Any) -> None:
-    """Add ``xemap predict`` to the ``xemap`` command line."""
-    p = subparsers.add_parser(
-        "predict",
-        help="write one correlation map per query (probmap_{idx}.png)",
-        description=__doc__.splitlines()[0],
-    )
-    p.add_argument("--model", required=True, help="saved model folder (or training OUT)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--anno", help="AIR-SLT annotation JSON (caption, jpg_name, points)")
-    src.add_argument("--manifest", help="JSON / JSONL manifest instead of --anno")
-    p.add_argument("--images", help="folder of the anno's jpg_name images")
-    p.add_argument("--out", required=True, help="folder for probmap_{idx}.png")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda:N")
-    p.add_argument("--tiles", action="store_true", help="overlapping tiles instead of resize")
-    p.add_argument("--tile-size", type=int, default=None, help="default: model input size")
-    p.add_argument("--overlap", type=int, default=None, help="default: tile size // 4")
-    p.add_argument("--overwrite", action="store_true", help="replace existing probmaps")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``xemap predict`` from parsed arguments; return the exit status."""
-    try:
-        entries = _entries(args)
-        check_outputs(len(entries), args.out, overwrite=args.overwrite)
-        model = load_model(args.model, args.device)
-        s = write_probmaps(
-            model,
-            entries,
-            args.out,
-            batch_size=args.batch_size,
-            tiles=args.tiles,
-            tile_size=args.tile_size,
-            overlap=args.overlap,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-        )
-    except ValueError as exc:
-        print(f"xemap predict: error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"{s['n_queries']} maps -> {args.out} ({s['mode']}, {s['device']}, batch "
-        f"{s['batch_size']}): {s['mean_seconds_per_query'] * 1000:.1f} ms/query mean, "
-        f"{s['median_seconds_per_query'] * 1000:.1f} median, "
-        f"{s['p90_seconds_per_query'] * 1000:.1f} p90, total {s['total_seconds']:.2f} s"
-        if s["n_queries"]
-        else "no queries"
-    )
-    return 0
