@@ -7,13 +7,13 @@ import warnings
 import pytest
 import torch
 
-from xemap.models.xemap_network.config import XeMapConfig
 from xemap.models.xemap_network import checkpoints
 from xemap.models.xemap_network.checkpoints import (
     load_grounding_dino,
     map_grounding_dino_key,
     read_state_dict,
 )
+from xemap.models.xemap_network.config import XeMapConfig
 from xemap.models.xemap_network.network import XeMapNetwork
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from xemap.models.xemap_network.config import XeMapConfig
 from xemap.models.sources import load_tokenizer
+from xemap.models.xemap_network.config import XeMapConfig
 from xemap.models.xemap_network.encoders import ImageEncoder, TextEncoder
 
 

@@ -95,7 +95,7 @@ def test_registry_errors_and_class_targets():
 
 
 def test_load_pretrained_errors(tmp_path):
-    with pytest.raises(ValueError, match="no config.json"):
+    with pytest.raises(ValueError, match=r"no config\.json"):
         load_pretrained(tmp_path)
     (tmp_path / "config.json").write_text('{"family": "nope"}')
     with pytest.raises(ValueError, match="unknown model family"):
