@@ -100,3 +100,9 @@ def test_load_pretrained_errors(tmp_path):
     (tmp_path / "config.json").write_text('{"family": "nope"}')
     with pytest.raises(ValueError, match="unknown model family"):
         load_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["from_dict", "from_json_file", "replace", "to_dict", "nope"])
+def test_a_config_method_that_is_not_a_preset_is_refused(name):
+    with pytest.raises(ValueError, match="unknown config preset"):
+        create_model("xemap", name)

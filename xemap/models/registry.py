@@ -69,9 +69,12 @@ def _build_config(cls: type, config: Any, overrides: dict[str, Any]) -> Any:
         cfg = config_class()
     elif isinstance(config, str):
         preset = getattr(config_class, config, None)
-        if config.startswith("_") or not callable(preset):
+        try:  # a preset is a classmethod that needs no argument and returns a config
+            cfg = None if config.startswith("_") or not callable(preset) else preset()
+        except TypeError:
+            cfg = None
+        if not isinstance(cfg, config_class):
             raise ValueError(f"{cls.family}: unknown config preset {config!r}")
-        cfg = preset()
     elif isinstance(config, dict):
         cfg = config_class.from_dict(config)
     elif isinstance(config, config_class):
