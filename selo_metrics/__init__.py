@@ -10,6 +10,7 @@ default) or as the papers print them (``convention="paper"``).
 0.9989
 """
 
+from . import rrsis
 from ._workspace import clear_workspace
 from .accumulate import SeLoAccumulator
 from .conventions import CONVENTIONS, Convention
@@ -50,6 +51,7 @@ __all__ = [
     "rda",
     "read_map",
     "rmi",
+    "rrsis",
     "rsu",
     "score_samples",
 ]
