@@ -21,6 +21,7 @@ bit-identical results, and ``miou`` is the correctly rounded mean.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,9 +30,10 @@ import numpy as np
 from ._kernels.iou import iou_counts_float, iou_counts_u8
 from .errors import SeLoInputError
 from .geometry import as_polygons
+from .io import read_map
 from .raster import gt_mask
 
-__all__ = ["DEFAULT_THRESHOLDS", "RRSISAccumulator", "intersection_union", "iou"]
+__all__ = ["DEFAULT_THRESHOLDS", "RRSISAccumulator", "intersection_union", "iou", "read_mask"]
 
 DEFAULT_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 _ULP_BITS = 1074  # every float64 in [0, 1] is an integer multiple of 2**-1074
@@ -200,6 +202,29 @@ def iou(pred: Any, gt: Any, *, sample_id: object = None, convention: str = "slm"
     """
     inter, union = intersection_union(pred, gt, sample_id=sample_id, convention=convention)
     return 0.0 if union == 0 else inter / union
+
+
+def read_mask(path: str | os.PathLike, *, sample_id: object = None) -> np.ndarray:
+    """Read a GT mask file: foreground where its gray value is not 0; a bool ``(H, W)`` array.
+
+    The file is decoded by :func:`selo_metrics.read_map` (PNG, JPEG, TIFF, ``.npy``; colour
+    made gray as OpenCV does), so 0/1 and 0/255 masks read alike.
+
+    Raises
+    ------
+    MapReadError
+        The file is missing, unreadable or of an unsupported kind.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.png"
+    >>> Image.fromarray(np.array([[0, 1], [255, 0]], np.uint8)).save(p)
+    >>> read_mask(p).tolist()
+    [[False, True], [True, False]]
+    """
+    return np.asarray(read_map(path, sample_id=sample_id)) != 0
 
 
 def _check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
