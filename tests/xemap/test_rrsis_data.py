@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from selo_metrics.rrsis import read_mask
+from tests.xemap.test_rrsis_data_coco import coco_encode, runs_of
 from xemap.data import make_target, read_manifest
 from xemap.data.datasets import load_image
 from xemap.data.rrsis import (
@@ -27,21 +28,8 @@ H, W = 10, 12
 
 
 def coco_rle_string(mask):
-    """Compressed COCO RLE of a mask, written from maskApi.c's rleToString for the test."""
-    flat = mask.T.reshape(-1).astype(np.int8)
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])
-    runs = np.diff(bounds).tolist()
-    runs = [0, *runs] if flat[0] else runs
-    out = []
-    for i, c in enumerate(runs):
-        x = c - runs[i - 2] if i > 2 else c
-        more = True
-        while more:
-            ch = x & 0x1F
-            x >>= 5
-            more = (x != -1) if ch & 0x10 else (x != 0)
-            out.append(chr((ch | 0x20 if more else ch) + 48))
-    return "".join(out)
+    """Compressed COCO RLE of a mask (the test's own encoder, from maskApi.c)."""
+    return coco_encode(runs_of(mask))
 
 
 def box(x0, y0, x1, y1):
@@ -285,7 +273,7 @@ def test_cli_writes_both_manifests(tmp_path, capsys):
     root, _ = write_folder_dataset(tmp_path / "rs", "risbench")
     assert rrsis_cli(["risbench", str(root), "--out", str(tmp_path / "m")]) == 0
     out = capsys.readouterr().out
-    assert "3 samples (0 with polygons, 3 with masks; 1 on images fitted" in out
+    assert "3 samples (0 with polygons, 3 with masks; 1 of them on images fitted" in out
     assert (tmp_path / "m" / "risbench_test.jsonl").exists()
     assert (tmp_path / "m" / "risbench_test.score.jsonl").exists()
     assert rrsis_cli(["refsegrs", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m")]) == 2

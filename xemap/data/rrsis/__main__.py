@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     fitted = sum(1 for r in rows if "image_size" in r)
     kinds = sum(1 for r in rows if r.get("polygons") is not None)
-    fit = f"; {fitted} on images fitted to their annotation size ({args.size_rule})"
+    fit = f"; {fitted} of them on images fitted to their annotation size ({args.size_rule})"
     print(
         f"{len(rows)} samples ({kinds} with polygons, {len(rows) - kinds} with masks"
         f"{fit if fitted else ''})\n"
