@@ -10,6 +10,7 @@ import numpy as np
 
 from .metrics import SeLoResult, evaluate
 from .report import summarize
+from .rrsis_run import parse_metrics, rrsis_row
 from .samples import RESERVED
 
 __all__ = ["SeLoAccumulator"]
@@ -36,6 +37,13 @@ class SeLoAccumulator:
         Convention used when :meth:`update` is given a map (default ``"slm"``).
     attributes : sequence of str, optional
         Attribute names to break the means down by; default: every attribute seen.
+    metrics : sequence of str or str
+        The metric families: ``("selo",)`` (default), ``("rrsis",)`` or both
+        (``"selo,rrsis"``); the RRSIS family adds ``miou``, ``oiou`` and ``prec@t`` to the
+        summary (:mod:`selo_metrics.rrsis_run`).
+    rrsis_size : int, optional
+        Score the RRSIS metrics at this square size (RMSIN's protocol); default: the GT's
+        own resolution.
 
     Examples
     --------
@@ -50,9 +58,12 @@ class SeLoAccumulator:
     (2, 0.9987, ['false', 'true'])
     """
 
-    def __init__(self, *, convention: str = "slm", attributes: list[str] | None = None):
+    def __init__(self, *, convention: str = "slm", attributes: list[str] | None = None,
+                 metrics: Any = ("selo",), rrsis_size: int | None = None):
         self.convention = convention
         self.attributes = None if attributes is None else list(attributes)
+        self.metrics = parse_metrics(metrics)
+        self.rrsis_size = rrsis_size
         self._rows: list[dict[str, Any]] = []
 
     def __len__(self) -> int:
@@ -72,15 +83,17 @@ class SeLoAccumulator:
         attributes: Mapping[str, Any] | None = None,
         seconds: float | None = None,
         **params: Any,
-    ) -> SeLoResult:
-        """Add one sample: a :class:`SeLoResult`, or a map and its polygons to evaluate.
+    ) -> SeLoResult | dict[str, Any]:
+        """Add one sample: a :class:`SeLoResult`, or a map and its GT to evaluate.
 
         Parameters
         ----------
         result_or_map : SeLoResult or array_like
-            A result, or a map that is scored with :func:`selo_metrics.evaluate`.
+            A result (SeLo metrics only), or a map that is scored with
+            :func:`selo_metrics.evaluate` and / or :func:`selo_metrics.rrsis_run.rrsis_row`.
         polygons : object, optional
-            The GT polygons (required with a map).
+            The GT polygons (required with a map); with the RRSIS family only, a 0/1 mask
+            may be given instead.
         sample_id : object, optional
             The sample's id (default: the result's ``sample_id``).
         index : int, optional
@@ -94,8 +107,9 @@ class SeLoAccumulator:
 
         Returns
         -------
-        SeLoResult
-            The result added.
+        SeLoResult or dict
+            The SeLo result added; with the RRSIS family only, its row
+            (``iou``, ``inter``, ``union``).
 
         Raises
         ------
@@ -103,27 +117,38 @@ class SeLoAccumulator:
             The map or polygons cannot be scored (nothing is added; see
             :meth:`add_failure` to record it).
         """
+        rrsis: dict[str, Any] = {}
         if isinstance(result_or_map, SeLoResult):
             if polygons is not None or params:
                 raise TypeError("update(result) takes no polygons or params")
+            if "rrsis" in self.metrics:
+                raise TypeError("update(result) carries the SeLo metrics only; give the map "
+                                "and its GT to score the RRSIS metrics")
             result = result_or_map
         else:
             if polygons is None:
                 raise TypeError("update(map, polygons): polygons are required with a map")
             t0 = time.perf_counter()
-            result = evaluate(result_or_map, polygons, convention=self.convention,
-                              sample_id=sample_id, **params)
+            result = None
+            if "selo" in self.metrics:
+                result = evaluate(result_or_map, polygons, convention=self.convention,
+                                  sample_id=sample_id, **params)
+            if "rrsis" in self.metrics:
+                rrsis = rrsis_row(result_or_map, polygons, size=self.rrsis_size,
+                                  convention=self.convention, sample_id=sample_id)
             if seconds is None:
                 seconds = time.perf_counter() - t0
+        selo = {} if result is None else {k: float(getattr(result, k)) for k in _METRIC_KEYS}
         row: dict[str, Any] = {
             "index": index,
-            "id": result.sample_id if sample_id is None else sample_id,
-            **{k: float(getattr(result, k)) for k in _METRIC_KEYS},
+            "id": result.sample_id if sample_id is None and result is not None else sample_id,
+            **selo,
+            **rrsis,
             "seconds": seconds,
         }
         row.update(attributes or {})
         self._rows.append(row)
-        return result
+        return result if result is not None else rrsis
 
     def add_row(self, row: Mapping[str, Any]) -> None:
         """Add a row as the runner writes it (metrics, or ``error``, plus attributes).
@@ -136,8 +161,11 @@ class SeLoAccumulator:
         >>> acc.compute()["failed"]
         1
         """
-        if row.get("error") is None and any(row.get(k) is None for k in _METRIC_KEYS):
-            raise ValueError(f"row {row.get('id')!r} has neither all four metrics nor 'error'")
+        need = (_METRIC_KEYS if "selo" in self.metrics else ()) + (
+            ("inter", "union") if "rrsis" in self.metrics else ())
+        if row.get("error") is None and any(row.get(k) is None for k in need):
+            what = "all four metrics" if need == _METRIC_KEYS else ", ".join(need)
+            raise ValueError(f"row {row.get('id')!r} has neither {what} nor 'error'")
         self._rows.append(dict(row))
 
     def add_failure(self, sample_id: Any, error: BaseException | str, *,
@@ -163,6 +191,10 @@ class SeLoAccumulator:
         """Add every sample of ``other`` to this accumulator and return it."""
         if not isinstance(other, SeLoAccumulator):
             raise TypeError(f"cannot merge {type(other).__name__} into SeLoAccumulator")
+        if (other.metrics, other.rrsis_size) != (self.metrics, self.rrsis_size):
+            raise ValueError(f"cannot merge an accumulator of metrics {other.metrics} (RRSIS "
+                             f"size {other.rrsis_size}) into one of {self.metrics} "
+                             f"(RRSIS size {self.rrsis_size})")
         self._rows.extend(dict(r) for r in other._rows)
         if other.attributes is not None and self.attributes is not None:
             self.attributes += [a for a in other.attributes if a not in self.attributes]
@@ -196,4 +228,5 @@ class SeLoAccumulator:
         dict
             See :func:`selo_metrics.report.summarize`.
         """
-        return summarize(self._ordered(), attributes=self._attribute_names())
+        return summarize(self._ordered(), attributes=self._attribute_names(),
+                         metrics=self.metrics)

@@ -2,6 +2,7 @@
 
     selo-metrics score ANNO [MAPS_DIR] --out RUN_DIR [--workers N] [--convention slm|paper]
                        [--dask ADDRESS|local] [--overlays] [--limit N] [--retry-failed]
+                       [--metrics selo,rrsis] [--rrsis-size N]
     selo-metrics compare RUN_A RUN_B ...
     selo-metrics demo [--out DIR] [--kinds ...] [--limit N]
 
@@ -26,6 +27,7 @@ from ._kernels import available_cpus
 from .data import SYNTHETIC_KINDS, load_air_slt, scene_size, synthetic_map
 from .errors import SeLoInputError
 from .report import format_attribute_table, format_compare, format_table
+from .rrsis_run import parse_metrics
 from .runner import load_run, process_context, score_samples
 from .samples import load_samples
 
@@ -44,7 +46,16 @@ def _print_failures(summary: dict[str, Any], limit: int = 10) -> None:
         print(f"  ... and {len(failures) - limit} more (summary.json lists them all)")
 
 
+def _metrics_arg(text: str) -> tuple[str, ...]:
+    try:
+        return parse_metrics(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _score(args: argparse.Namespace) -> int:
+    if args.rrsis_size is not None and ("rrsis" not in args.metrics or args.rrsis_size < 1):
+        raise SeLoInputError("--rrsis-size N (N >= 1) needs --metrics with rrsis")
     samples = load_samples(args.anno, args.maps_dir)
     source = {"anno": str(Path(args.anno).resolve()),
               "maps_dir": None if args.maps_dir is None else str(Path(args.maps_dir).resolve())}
@@ -53,6 +64,7 @@ def _score(args: argparse.Namespace) -> int:
         samples, args.out, workers=args.workers, convention=args.convention, dask=args.dask,
         overlays=args.overlays, limit=args.limit, retry_failed=args.retry_failed,
         progress=False if args.no_progress else None, source=source,
+        metrics=args.metrics, rrsis_size=args.rrsis_size,
     )
     wall = time.perf_counter() - t0
     s = res.summary
@@ -185,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--retry-failed", action="store_true",
                        help="score again the samples recorded as failed")
     score.add_argument("--no-progress", action="store_true", help="no progress bar")
+    score.add_argument("--metrics", type=_metrics_arg, default=("selo",),
+                       help="metric families, comma-separated: selo (default; needs polygon "
+                       "GT), rrsis (mIoU, oIoU, precision@0.5..0.9; polygon or mask GT)")
+    score.add_argument("--rrsis-size", type=int, default=None, metavar="N",
+                       help="score the RRSIS metrics at N x N as RMSIN does (480): GT resized "
+                       "nearest, prediction bilinear (align_corners); default: the GT's "
+                       "own resolution")
     score.set_defaults(func=_score)
 
     compare = sub.add_parser("compare", help="summary tables of runs side by side")

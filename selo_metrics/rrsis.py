@@ -85,9 +85,16 @@ def _gt_array(gt: np.ndarray, shape: tuple[int, ...], sample_id: object) -> np.n
     return gt.astype(np.uint8)
 
 
+def _is_mask(gt: Any) -> bool:
+    """A GT given as a mask: a bool or integer array (anything else is polygons)."""
+    return isinstance(gt, np.ndarray) and (
+        gt.dtype == np.bool_ or np.issubdtype(gt.dtype, np.integer)
+    )
+
+
 def _gt_mask(gt: Any, shape: tuple[int, int], convention: str, sample_id: object) -> np.ndarray:
     """The GT as a C-contiguous uint8 0/1 ``(H, W)`` mask (a mask, or polygons rasterised)."""
-    if isinstance(gt, np.ndarray) and (gt.dtype == np.bool_ or np.issubdtype(gt.dtype, np.integer)):
+    if _is_mask(gt):
         return _gt_array(gt, shape, sample_id)
     if isinstance(gt, np.ndarray) and gt.ndim == 2 and gt.shape == shape:
         raise SeLoInputError(

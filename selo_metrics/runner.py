@@ -40,6 +40,7 @@ from .io import read_map
 from .journal import Journal, RunDirError, read_rows
 from .metrics import evaluate
 from .report import summarize
+from .rrsis_run import parse_metrics, rrsis_row
 from .samples import Sample
 
 __all__ = ["RunDirError", "RunResult", "load_run", "score_sample", "score_samples"]
@@ -69,7 +70,8 @@ def _safe_name(text: str) -> str:
 
 
 def score_sample(sample: Sample, convention: str = "slm", params: dict[str, Any] | None = None,
-                 overlay_dir: str | None = None) -> dict[str, Any]:
+                 overlay_dir: str | None = None, metrics: Sequence[str] = ("selo",),
+                 rrsis_size: int | None = None) -> dict[str, Any]:
     """Score one sample and return its ``samples.jsonl`` row; never raises for bad input.
 
     Parameters
@@ -82,13 +84,18 @@ def score_sample(sample: Sample, convention: str = "slm", params: dict[str, Any]
         Constant overrides for :func:`selo_metrics.evaluate`.
     overlay_dir : str, optional
         Write an overlay PNG of the sample there (needs matplotlib).
+    metrics : sequence of str
+        The metric families: ``"selo"`` (default) and / or ``"rrsis"``.
+    rrsis_size : int, optional
+        Score the RRSIS metrics at this square size (RMSIN's protocol,
+        :mod:`selo_metrics.rrsis_run`); default: the GT's own resolution.
 
     Returns
     -------
     dict
         ``index``, ``id``, ``map``, ``query``, then ``rsu``, ``ras``, ``rda``, ``rmi``,
-        ``mask_area``, ``shape`` or ``error`` (``{"type", "message"}``), ``seconds``, and
-        the sample's attributes.
+        ``mask_area``, ``shape`` (SeLo) and ``iou``, ``inter``, ``union`` (RRSIS), or
+        ``error`` (``{"type", "message"}``), ``seconds``, and the sample's attributes.
 
     Examples
     --------
@@ -101,19 +108,26 @@ def score_sample(sample: Sample, convention: str = "slm", params: dict[str, Any]
     t0 = time.perf_counter()
     try:
         gray = read_map(sample.map, sample_id=sample.id)
-        polygons = sample.load_polygons()
-        result = evaluate(gray, polygons, convention=convention, sample_id=sample.id,
-                          **(params or {}))
+        result = rrsis = None
+        if "selo" in metrics:
+            polygons = sample.load_polygons()
+            result = evaluate(gray, polygons, convention=convention, sample_id=sample.id,
+                              **(params or {}))
+        if "rrsis" in metrics:
+            rrsis = rrsis_row(gray, sample.load_gt(), size=rrsis_size, convention=convention,
+                              sample_id=sample.id)
     except Exception as exc:  # every failure is the sample's own: record it, go on
         row["error"] = {"type": type(exc).__name__, "message": str(exc)}
         row["seconds"] = time.perf_counter() - t0
         row.update(sample.attributes)
         return row
-    row.update(rsu=result.rsu, ras=result.ras, rda=result.rda, rmi=result.rmi,
-               mask_area=result.mask_area, shape=list(result.shape))
+    if result is not None:
+        row.update(rsu=result.rsu, ras=result.ras, rda=result.rda, rmi=result.rmi,
+                   mask_area=result.mask_area, shape=list(result.shape))
+    row.update(rrsis or {})
     row["seconds"] = time.perf_counter() - t0
     row.update(sample.attributes)
-    if overlay_dir is not None:
+    if overlay_dir is not None and result is not None:
         try:
             from .plot import save_overlay
 
@@ -135,7 +149,8 @@ def fingerprint(samples: Sequence[Sample]) -> str:
     for s in samples:
         h.update(json.dumps([s.index, s.id, s.query, s.polygons, Path(s.map).name,
                              None if s.geojson is None else Path(s.geojson).name,
-                             s.attributes], sort_keys=True, default=str).encode())
+                             s.attributes, *([] if s.mask is None else [Path(s.mask).name])],
+                            sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
@@ -146,11 +161,14 @@ def _check_run_json(run_dir: Path, settings: dict[str, Any]) -> None:
             old = json.loads(path.read_text())
         except json.JSONDecodeError:
             raise RunDirError(f"{path} is damaged; use a new run directory") from None
-        for key in ("fingerprint", "convention", "params"):
+        old = {"metrics": ["selo"], "rrsis_size": None, **old}  # runs before RRSIS
+        for key in ("fingerprint", "convention", "params", "metrics", "rrsis_size"):
             if old.get(key) != settings[key]:
                 what = {"fingerprint": "a different test set (annotations or map names)",
                         "convention": f"convention {old.get('convention')!r}",
-                        "params": f"parameters {old.get('params')}"}[key]
+                        "params": f"parameters {old.get('params')}",
+                        "metrics": f"metrics {','.join(old['metrics'])}",
+                        "rrsis_size": f"--rrsis-size {old['rrsis_size']}"}[key]
                 raise RunDirError(
                     f"{run_dir} holds a run of {what}; resuming into it would mix results. "
                     "Use a new --out directory"
@@ -280,6 +298,8 @@ def score_samples(
     retry_failed: bool = False,
     progress: bool | None = None,
     source: dict[str, Any] | None = None,
+    metrics: Sequence[str] | str = ("selo",),
+    rrsis_size: int | None = None,
 ) -> RunResult:
     """Score every sample into ``run_dir``, resuming what an earlier run recorded.
 
@@ -308,6 +328,13 @@ def score_samples(
         Show a progress bar on stderr (default: only when stderr is a terminal).
     source : dict, optional
         Where the samples came from (annotation and maps paths), kept in the summary.
+    metrics : sequence of str or str
+        The metric families: ``("selo",)`` (default), ``("rrsis",)`` or both
+        (``"selo,rrsis"``); the RRSIS family adds ``iou``, ``inter``, ``union`` to the rows
+        and ``miou``, ``oiou``, ``prec@t`` to the summary.
+    rrsis_size : int, optional
+        Score the RRSIS metrics at this square size, as RMSIN (480); default: the GT's own
+        resolution (:mod:`selo_metrics.rrsis_run`).
 
     Returns
     -------
@@ -344,6 +371,9 @@ def score_samples(
         raise ValueError(f"workers must be >= 1, got {workers}")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
+    metrics = parse_metrics(metrics)
+    if rrsis_size is not None and ("rrsis" not in metrics or rrsis_size < 1):
+        raise ValueError(f"rrsis_size {rrsis_size} needs the rrsis metrics and a size >= 1")
     if overlays:
         try:
             import matplotlib  # noqa: F401
@@ -355,7 +385,8 @@ def score_samples(
     params = dict(params or {})
     scope = list(samples[:limit] if limit is not None else samples)
     settings = {"format": _FORMAT, "fingerprint": fingerprint(samples),
-                "convention": convention, "params": params, "samples": len(samples)}
+                "convention": convention, "params": params, "samples": len(samples),
+                "metrics": list(metrics), "rrsis_size": rrsis_size}
     t_start = time.perf_counter()
     with _locked(run_dir):
         _check_run_json(run_dir, settings)
@@ -367,7 +398,7 @@ def score_samples(
             if overlays:
                 overlay_dir = str(run_dir / "overlays")
                 Path(overlay_dir).mkdir(exist_ok=True)
-            args = (convention, params, overlay_dir)
+            args = (convention, params, overlay_dir, metrics, rrsis_size)
             cores = available_cpus()
             if dask is not None:
                 rows = _dask(todo, dask, workers, args)
@@ -395,12 +426,14 @@ def score_samples(
             latest = journal.latest()
             dropped = journal.dropped_torn_line
         in_scope = [latest[s.index] for s in scope if s.index in latest]
-        summary = summarize(in_scope, attributes=_attribute_names(scope))
+        summary = summarize(in_scope, attributes=_attribute_names(scope), metrics=metrics)
         summary["pending"] = len(scope) - len(in_scope)
         summary["run"] = {
             **(source or {}),
             "convention": convention,
             "params": params,
+            "metrics": list(metrics),
+            "rrsis_size": rrsis_size,
             "samples_in_test_set": len(samples),
             "limit": limit,
             "backend": backend,

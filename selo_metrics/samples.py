@@ -15,6 +15,9 @@ A test set is a list of :class:`Sample`: what one map is scored against. Two inp
   ``polygons``   the GT: a list of polygons, each a list of ``[x, y]`` (AIR-SLT
                  ``points``), or any GeoJSON geometry / Feature / FeatureCollection
   ``geojson``    instead of ``polygons``: path of a GeoJSON file (relative like ``map``)
+  ``mask``       instead of ``polygons``: path of a GT mask image (foreground: gray value not
+                 0), relative to the manifest's directory; RRSIS metrics only (the SeLo
+                 metrics need polygons: such a sample fails when they are asked for)
   ``query``      optional: the text query
   ``attributes`` optional: a flat object of scalar attributes, e.g. ``{"multi_hop": true,
                  "multi_ref": false, "source": "DIOR"}``; the summary gives a mean per value
@@ -37,11 +40,12 @@ from .errors import SeLoInputError
 
 __all__ = ["ManifestError", "Sample", "load_samples", "read_records", "write_manifest"]
 
-_KEYS = {"id", "map", "polygons", "geojson", "query", "attributes"}
+_KEYS = {"id", "map", "polygons", "geojson", "mask", "query", "attributes"}
 #: names a manifest attribute may not take: they are the columns of ``samples.jsonl``
 RESERVED = frozenset(
     {"index", "id", "map", "query", "rsu", "ras", "rda", "rmi", "seconds", "error",
-     "mask_area", "shape", "overlay", "overlay_error", "convention"}
+     "mask_area", "shape", "overlay", "overlay_error", "convention", "mask", "iou", "inter",
+     "union"}
 )
 
 
@@ -70,6 +74,8 @@ class Sample:
         Flat scalar attributes (``multi_hop``, ``multi_ref``, ``source``, ...).
     geojson : str or None
         Path of a GeoJSON file holding the GT.
+    mask : str or None
+        Path of a GT mask image (RRSIS metrics only).
     """
 
     index: int
@@ -79,6 +85,15 @@ class Sample:
     query: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     geojson: str | None = None
+    mask: str | None = None
+
+    def load_gt(self) -> Any:
+        """The GT for the RRSIS metrics: the mask file read as bool, else the polygons."""
+        if self.mask is not None:
+            from .rrsis import read_mask
+
+            return read_mask(self.mask, sample_id=self.id)
+        return self.load_polygons()
 
     def load_polygons(self) -> Any:
         """The GT: ``polygons``, or the parsed GeoJSON file.
@@ -86,8 +101,12 @@ class Sample:
         Raises
         ------
         SeLoInputError
-            The GeoJSON file is missing or is not JSON.
+            The GeoJSON file is missing or is not JSON; the sample has a mask instead.
         """
+        if self.mask is not None:
+            raise SeLoInputError("the sample's GT is a mask; the SeLo metrics need polygons "
+                                 "(Ras and Rda use the regions' centres and radii): score "
+                                 "mask samples with --metrics rrsis", sample_id=self.id)
         if self.geojson is None:
             return self.polygons
         try:
@@ -190,10 +209,12 @@ def _manifest(items: list[Any], maps_dir: Path | None, path: Path, jsonl: bool) 
         seen[sid] = idx + 1
         if not isinstance(item.get("map"), str) or not item["map"]:
             raise ManifestError(f"{where} (id {sid!r}): 'map' (a path) is required")
-        has_poly, has_geo = "polygons" in item, "geojson" in item
-        if has_poly == has_geo:
+        has_poly, has_geo, has_mask = "polygons" in item, "geojson" in item, "mask" in item
+        if has_poly + has_geo + has_mask != 1:
             raise ManifestError(f"{where} (id {sid!r}): give exactly one of 'polygons' and "
-                                "'geojson'")
+                                "'geojson' (or 'mask', for the RRSIS metrics only)")
+        if has_mask and (not isinstance(item["mask"], str) or not item["mask"]):
+            raise ManifestError(f"{where} (id {sid!r}): 'mask' must be a path")
         attrs = item.get("attributes", {})
         if not isinstance(attrs, dict):
             raise ManifestError(f"{where} (id {sid!r}): 'attributes' must be an object")
@@ -207,9 +228,10 @@ def _manifest(items: list[Any], maps_dir: Path | None, path: Path, jsonl: bool) 
         if query is not None and not isinstance(query, str):
             raise ManifestError(f"{where} (id {sid!r}): 'query' must be a string")
         geojson = str(base / item["geojson"]) if has_geo else None
+        mask = str(path.parent / item["mask"]) if has_mask else None
         samples.append(Sample(index=idx, id=sid, map=str(base / item["map"]),
                               polygons=item.get("polygons"), query=query,
-                              attributes=dict(attrs), geojson=geojson))
+                              attributes=dict(attrs), geojson=geojson, mask=mask))
     return samples
 
 
@@ -263,7 +285,7 @@ def write_manifest(samples: list[dict[str, Any]], path: str | os.PathLike) -> Pa
     Parameters
     ----------
     samples : list of dict
-        Each with ``id``, ``map``, ``polygons`` or ``geojson``, and optionally ``query``
+        Each with ``id``, ``map``, ``polygons``, ``geojson`` or ``mask``, and optionally ``query``
         and ``attributes``.
     path : str or path-like
         The ``.jsonl`` file to write.

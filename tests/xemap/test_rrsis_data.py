@@ -278,3 +278,64 @@ def test_cli_writes_both_manifests(tmp_path, capsys):
     assert (tmp_path / "m" / "risbench_test.score.jsonl").exists()
     assert rrsis_cli(["refsegrs", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_end_to_end_dataset_to_score(tmp_path, capsys):
+    """Loader -> manifests -> maps named as xemap predict names them -> selo-metrics score."""
+    from selo_metrics import gt_mask
+    from selo_metrics.cli import main as selo_cli
+
+    root = write_rrsisd(tmp_path / "d")
+    assert rrsis_cli(["rrsisd", str(root), "--out", str(tmp_path / "m")]) == 0
+    rows = read_manifest(tmp_path / "m" / "rrsisd_test.jsonl")
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    for idx, s in enumerate(rows):  # a perfect model: its map is the GT
+        if s.get("mask"):
+            gt = read_mask(s["mask"])
+        else:
+            gt = gt_mask([np.array(p, float) for p in s["polygons"]], (H, W)).astype(bool)
+        Image.fromarray(gt.astype(np.uint8) * 255).save(maps / f"probmap_{idx}.png")
+    score = str(tmp_path / "m" / "rrsisd_test.score.jsonl")
+    run = tmp_path / "run"
+    assert (
+        selo_cli(
+            [
+                "score",
+                score,
+                str(maps),
+                "--out",
+                str(run),
+                "--metrics",
+                "rrsis",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["count"] == 4 and summary["miou"] == 1.0 and summary["prec@0.9"] == 1.0
+    assert set(summary["by_attribute"]["category"]) == {"pond", "vehicle"}
+    both = tmp_path / "run_both"
+    assert (
+        selo_cli(
+            [
+                "score",
+                score,
+                str(maps),
+                "--out",
+                str(both),
+                "--metrics",
+                "selo,rrsis",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 1
+    )  # the RLE samples: no polygons
+    summary = json.loads((both / "summary.json").read_text())
+    assert summary["scored"] == 2 and summary["rmi"] is not None and summary["miou"] == 1.0
+    assert "100.00" in capsys.readouterr().out
