@@ -13,7 +13,7 @@ from PIL import Image
 from selo_metrics.rrsis import read_mask
 from tests.xemap.test_rrsis_data_coco import coco_encode, runs_of
 from xemap.data import make_target, read_manifest
-from xemap.data.datasets import load_image
+from xemap.data.datasets import load_image, make_mask
 from xemap.data.rrsis import (
     DatasetError,
     UnsafePickleError,
@@ -261,6 +261,7 @@ def test_manifests_are_read_by_xemap_and_selo_metrics(tmp_path):
         img = load_image(s["image"], sample_id=s["id"])
         assert img.shape[:2] == (H, W)
         assert make_target(s, img.shape[:2], 16).shape == (16, 16)
+        assert make_mask(s, img.shape[:2], 16).any()  # the "mask" supervision (RRSIS models)
     score = [json.loads(line) for line in paths["score"].read_text().splitlines()]
     assert [s["map"] for s in score] == [f"probmap_{i}.png" for i in range(len(rows))]
     assert score[0]["attributes"] == {"category": "pond"}
