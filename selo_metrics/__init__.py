@@ -22,7 +22,7 @@ from .maps import as_map
 from .metrics import SeLoResult, attention_centers, evaluate, ras, rda, rmi, rsu
 from .plot import plot_result
 from .raster import gt_mask
-from .runner import score_samples
+from .runner import load_run, score_samples
 from .samples import ManifestError, Sample, load_samples
 
 __version__ = "0.1.0"
@@ -45,6 +45,7 @@ __all__ = [
     "evaluate",
     "gt_mask",
     "gt_regions",
+    "load_run",
     "load_samples",
     "plot_result",
     "ras",

@@ -4,6 +4,7 @@
                        [--dask ADDRESS|local] [--overlays] [--limit N] [--retry-failed]
                        [--metrics selo,rrsis] [--rrsis-size N]
     selo-metrics compare RUN_A RUN_B ...
+    selo-metrics report RUN_DIR [RUN_DIR ...] --out report.html   (see cli_report)
     selo-metrics demo [--out DIR] [--kinds ...] [--limit N]
 
 Exit status of ``score``: 0 when every sample was scored, 1 when some could not be (their
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._kernels import available_cpus
+from .cli_report import add_report_parser
 from .data import SYNTHETIC_KINDS, load_air_slt, scene_size, synthetic_map
 from .errors import SeLoInputError
 from .report import format_attribute_table, format_compare, format_table
@@ -211,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--top", type=int, default=10,
                          help="how many samples with the largest Rmi spread to list")
     compare.set_defaults(func=_compare)
+    add_report_parser(sub)
 
     demo = sub.add_parser(
         "demo",

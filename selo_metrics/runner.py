@@ -38,6 +38,7 @@ from ._kernels import available_cpus
 from .conventions import CONVENTIONS
 from .io import read_map
 from .journal import Journal, RunDirError, read_rows
+from .loaded_run import LoadedRun
 from .metrics import evaluate
 from .report import summarize
 from .rrsis_run import parse_metrics, rrsis_row
@@ -477,8 +478,11 @@ def _progress(total: int, enabled: bool | None) -> Any:
                 disable=None if enabled is None else False, smoothing=0.1)
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def load_run(run_dir: str | os.PathLike) -> LoadedRun:
     """The summary and the newest row of every sample of a finished run directory.
+
+    Returns a :class:`~selo_metrics.loaded_run.LoadedRun`: it unpacks as ``summary, rows``
+    and gives a pandas table with ``to_frame()``.
 
     Raises
     ------
@@ -495,4 +499,4 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str,
     # read only: a torn last line (a run in progress or killed) is left out, not repaired
     rows = read_rows(journal_path)[0] if journal_path.exists() else []
     latest = {r["index"]: r for r in rows}
-    return summary, [latest[i] for i in sorted(latest)]
+    return LoadedRun(summary, [latest[i] for i in sorted(latest)])
