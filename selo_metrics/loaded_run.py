@@ -106,7 +106,7 @@ class LoadedRun(NamedTuple):
 
         The frame is indexed by the sample index and has the columns ``id``, ``query``,
         the metrics (:attr:`metric_keys`; NaN where the sample failed), ``mask_area``,
-        ``seconds``, ``error_type`` and ``error`` (the failure's type and message, None
+        ``seconds``, ``error_type`` and ``error`` (the failure's type and message, missing
         where the sample was scored), the attributes, then ``map`` and ``overlay``.
 
         Raises
