@@ -152,7 +152,9 @@ def _demo(args: argparse.Namespace) -> int:
     for kind in args.kinds:
         samples = load_samples(anno_path, out / f"maps_{kind}")
         res = score_samples(samples, out / f"run_{kind}", workers=workers,
-                            convention=args.convention, progress=False)
+                            convention=args.convention, progress=False,
+                            source={"anno": str(anno_path.resolve()),
+                                    "maps_dir": str((out / f"maps_{kind}").resolve())})
         summaries.append((kind, res.summary))
     print(format_table(summaries))
     print()

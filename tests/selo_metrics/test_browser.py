@@ -168,6 +168,9 @@ def test_report_of_the_demo_renders_in_chromium(tmp_path):
     assert main(["report", str(run), "--out", str(page), "--no-progress"]) == 0
     probe = _check_page(page, [run], tmp_path)
     assert len([i for i in probe["images"] if i["cls"] == "thumb"]) == 3
+    # drawn from the JPEG maps at thumbnail scale, with the GT of the demo's anno.json
+    notes = [n.text for n in parse(page.read_text()).find_all("div", "src")]
+    assert notes == ["the map, GT outlined"] * 3
 
 
 def test_the_probe_sees_broken_images_and_console_errors(tmp_path):
