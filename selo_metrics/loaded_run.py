@@ -3,22 +3,26 @@
 :func:`selo_metrics.load_run` returns a :class:`LoadedRun`, a named tuple of ``(summary,
 rows)`` (so ``summary, rows = load_run(d)`` keeps working) with :meth:`LoadedRun.to_frame`.
 
-The metric columns of a run are the keys of its summary that hold a mean, in this order:
-the SeLo metrics as the papers print them (``rmi``, ``rsu``, ``ras``, ``rda``), then the
-RRSIS metrics (``miou``, ``oiou``, then ``prec@t`` by rising ``t``), then any other metric
-key by name (:func:`metric_keys`).
+The metric columns of a run's summary are its keys that hold a mean, in this order: the
+SeLo metrics as the papers print them (``rmi``, ``rsu``, ``ras``, ``rda``), then the RRSIS
+metrics (``miou``, ``oiou``, then ``prec@t`` by rising ``t``), then any other metric key by
+name (:func:`metric_keys`). A row's per-sample metrics are ``rmi``, ``rsu``, ``ras``,
+``rda`` (SeLo) and ``iou``, ``inter``, ``union`` (RRSIS), those the rows hold
+(:func:`row_metric_keys`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .samples import RESERVED
 
-__all__ = ["LoadedRun", "metric_keys"]
+__all__ = ["ROW_METRICS", "LoadedRun", "metric_keys", "row_metric_keys"]
 
 _SELO = ("rmi", "rsu", "ras", "rda")
+#: the per-sample metric columns of ``samples.jsonl`` rows, in the tables' order
+ROW_METRICS = (*_SELO, "iou", "inter", "union")
 _RRSIS = ("miou", "oiou")
 #: summary keys that are not metric means
 _NOT_METRICS = frozenset(
@@ -70,6 +74,17 @@ def metric_keys(summary: Mapping[str, Any]) -> list[str]:
     return sorted(keys, key=_rank)
 
 
+def row_metric_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The per-sample metric keys that rows hold (:data:`ROW_METRICS` order).
+
+    Examples
+    --------
+    >>> row_metric_keys([{"id": "a", "iou": 0.5, "inter": 1, "union": 2, "rmi": 0.4}])
+    ['rmi', 'iou', 'inter', 'union']
+    """
+    return [k for k in ROW_METRICS if any(r.get(k) is not None for r in rows)]
+
+
 class LoadedRun(NamedTuple):
     """A run directory read back: ``summary`` (``summary.json``) and ``rows``.
 
@@ -93,19 +108,26 @@ class LoadedRun(NamedTuple):
         return metric_keys(self.summary)
 
     @property
+    def row_metric_keys(self) -> list[str]:
+        """The per-sample metric keys of the rows (see :func:`row_metric_keys`)."""
+        return row_metric_keys(self.rows)
+
+    @property
     def attribute_names(self) -> list[str]:
         """The sample attributes the rows carry, in order of first appearance."""
-        metrics = set(self.metric_keys)
         names: list[str] = []
         for row in self.rows:
-            names += [k for k in row if k not in RESERVED and k not in metrics and k not in names]
+            names += [
+                k for k in row if k not in RESERVED and k not in ROW_METRICS and k not in names
+            ]
         return names
 
     def to_frame(self) -> Any:
         """One row per sample as a :class:`pandas.DataFrame` (needs pandas).
 
         The frame is indexed by the sample index and has the columns ``id``, ``query``,
-        the metrics (:attr:`metric_keys`; NaN where the sample failed), ``mask_area``,
+        the per-sample metrics (:attr:`row_metric_keys`: ``rmi``, ``rsu``, ``ras``, ``rda``
+        and / or ``iou``, ``inter``, ``union``; NaN where the sample failed), ``mask_area``,
         ``seconds``, ``error_type`` and ``error`` (the failure's type and message, missing
         where the sample was scored), the attributes, then ``map`` and ``overlay``.
 
@@ -140,7 +162,11 @@ class LoadedRun(NamedTuple):
             import pandas as pd
         except ImportError:
             raise ImportError("LoadedRun.to_frame needs pandas: pip install pandas") from None
-        metrics = self.metric_keys or [k for k in _SELO if any(k in r for r in self.rows)]
+        families = self.summary.get("metrics", ["selo"])
+        metrics = self.row_metric_keys or [
+            *(_SELO if "selo" in families else ()),
+            *(("iou", "inter", "union") if "rrsis" in families else ()),
+        ]
         attrs = self.attribute_names
         records = []
         for row in self.rows:

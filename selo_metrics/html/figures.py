@@ -21,6 +21,7 @@ _LABELS = {
     "rsu": "Rsu (higher is better)",
     "ras": "Ras (lower is better)",
     "rda": "Rda (higher is better)",
+    "iou": "IoU (higher is better)",
 }
 
 

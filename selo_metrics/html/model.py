@@ -15,6 +15,7 @@ from typing import Any
 
 from ..loaded_run import LoadedRun, metric_keys
 from ..report import COLUMNS
+from ..rrsis_run import RRSIS_COLUMNS
 from ..runner import load_run
 
 __all__ = [
@@ -26,13 +27,16 @@ __all__ = [
     "compare_items",
     "gallery",
     "load_views",
+    "rank_key",
     "table_row",
 ]
 
 #: failures listed in the page (summary.json lists them all)
 MAX_FAILURES = 100
+#: the terminal's headers (``selo_metrics.report``); RRSIS columns are fractions printed
+#: x 100 with 2 decimals as the RRSIS papers do, and so is a sample's IoU
 _HEADERS = dict(COLUMNS)
-_RRSIS_HEADERS = {"miou": "↑mIoU", "oiou": "↑oIoU"}
+_PERCENT = {**dict(RRSIS_COLUMNS), "iou": "IoU"}
 
 
 @dataclass(frozen=True)
@@ -60,16 +64,21 @@ class Cell:
     text: str
     key: str = ""
     value: str = ""  # the JSON of the exact value, for machines (data-value)
+    header: str = ""
 
 
 def _metric_column(key: str) -> Column:
     if key in _HEADERS:
         return Column(key, _HEADERS[key])
-    if key in _RRSIS_HEADERS:  # fractions, printed x 100 with 2 decimals as the papers do
-        return Column(key, _RRSIS_HEADERS[key], 2, 100.0)
-    if key.startswith("prec@"):
-        return Column(key, "↑P@" + key[5:], 2, 100.0)
+    if key in _PERCENT or key.startswith("prec@"):
+        return Column(key, _PERCENT.get(key, "P@" + key[5:]), 2, 100.0)
     return Column(key, key)
+
+
+def rank_key(summaries: Sequence[Mapping[str, Any]]) -> str:
+    """What galleries and the compare view rank by: ``rmi``, or ``iou`` where a run has no
+    SeLo metrics (``--metrics rrsis``), as ``selo-metrics compare`` does."""
+    return "rmi" if all("selo" in s.get("metrics", ["selo"]) for s in summaries) else "iou"
 
 
 def columns(summaries: Sequence[Mapping[str, Any]]) -> list[Column]:
@@ -131,6 +140,7 @@ class RunView:
     run: LoadedRun
     facts: list[tuple[str, str]] = field(default_factory=list)
     fingerprint: str | None = None  # of the test set, from run.json
+    rank: str = "rmi"  # what the gallery ranks by
     worst: list[GalleryItem] = field(default_factory=list)
     best: list[GalleryItem] = field(default_factory=list)
 
@@ -209,9 +219,9 @@ def load_views(run_dirs: Sequence[str | Path]) -> list[RunView]:
     return views
 
 
-def row_metric_keys(run: LoadedRun) -> list[str]:
-    """The per-sample metric keys of a run's rows, in the tables' order."""
-    return [k for k in run.metric_keys if any(r.get(k) is not None for r in run.rows)]
+def _card_columns(run: LoadedRun) -> list[Column]:
+    # a card shows the sample's metrics; I and U are pixel counts, left to the rows
+    return [_metric_column(k) for k in run.row_metric_keys if k not in ("inter", "union")]
 
 
 def _item(row: Mapping[str, Any], cols: Sequence[Column]) -> GalleryItem:
@@ -219,14 +229,18 @@ def _item(row: Mapping[str, Any], cols: Sequence[Column]) -> GalleryItem:
         index=int(row["index"]),
         id=str(row.get("id")),
         query=str(row.get("query") or ""),
-        cells=[Cell(c.text(row.get(c.key)), c.key, json.dumps(row.get(c.key))) for c in cols],
+        cells=[
+            Cell(c.text(row.get(c.key)), c.key, json.dumps(row.get(c.key)), c.header) for c in cols
+        ],
         map=row.get("map"),
         overlay=row.get("overlay"),
     )
 
 
-def gallery(run: LoadedRun, n: int) -> tuple[list[GalleryItem], list[GalleryItem]]:
-    """The ``n`` worst and the ``n`` best scored samples by Rmi (no sample in both).
+def gallery(
+    run: LoadedRun, n: int, key: str = "rmi"
+) -> tuple[list[GalleryItem], list[GalleryItem]]:
+    """The ``n`` worst and the ``n`` best scored samples by ``key`` (no sample in both).
 
     Ties go to the lower index. With fewer than ``2 n`` scored samples, the worst list
     is full and the best list holds the rest.
@@ -238,14 +252,14 @@ def gallery(run: LoadedRun, n: int) -> tuple[list[GalleryItem], list[GalleryItem
     >>> [w.id for w in worst], [b.id for b in best]
     (['2', '0'], ['1'])
     """
-    cols = [_metric_column(k) for k in row_metric_keys(run)]
+    cols = _card_columns(run)
     scored = sorted(
-        (r for r in run.rows if r.get("error") is None and r.get("rmi") is not None),
-        key=lambda r: (r["rmi"], r["index"]),
+        (r for r in run.rows if r.get("error") is None and r.get(key) is not None),
+        key=lambda r: (r[key], r["index"]),
     )
     worst = scored[:n]
     rest = scored[len(worst) :]
-    best = sorted(rest, key=lambda r: (-r["rmi"], r["index"]))[:n]
+    best = sorted(rest, key=lambda r: (-r[key], r["index"]))[:n]
     return [_item(r, cols) for r in worst], [_item(r, cols) for r in best]
 
 
@@ -263,30 +277,31 @@ def compare_items(views: Sequence[RunView], n: int) -> list[CompareItem]:
     """The ``n`` samples (matched by id) whose Rmi differs most between the runs.
 
     The same selection as ``selo-metrics compare``: samples scored in every run, by
-    decreasing spread (max - min), ties by id.
+    decreasing spread (max - min), ties by id; by IoU when a run has no SeLo metrics.
+    The cards show the values as that command prints them (4 decimals).
     """
     if len(views) < 2 or n <= 0:
         return []
-    cols = [_metric_column("rmi")]
+    key = rank_key([v.summary for v in views])
+    cols = [Column(key, _HEADERS.get(key, "IoU"))]
     by_id: dict[str, dict[int, Mapping[str, Any]]] = {}
     for k, v in enumerate(views):
         for row in v.run.rows:
-            if row.get("error") is None and row.get("rmi") is not None:
+            if row.get("error") is None and row.get(key) is not None:
                 by_id.setdefault(str(row.get("id")), {})[k] = row
     common = [
         (sid, [rows[k] for k in range(len(views))])
         for sid, rows in by_id.items()
         if len(rows) == len(views)
     ]
-    common.sort(
-        key=lambda it: (-(max(r["rmi"] for r in it[1]) - min(r["rmi"] for r in it[1])), it[0])
-    )
+
+    def spread(rows: list[Mapping[str, Any]]) -> float:
+        return max(r[key] for r in rows) - min(r[key] for r in rows)
+
+    common.sort(key=lambda it: (-spread(it[1]), it[0]))
     return [
         CompareItem(
-            sid,
-            str(rows[0].get("query") or ""),
-            max(r["rmi"] for r in rows) - min(r["rmi"] for r in rows),
-            [_item(r, cols) for r in rows],
+            sid, str(rows[0].get("query") or ""), spread(rows), [_item(r, cols) for r in rows]
         )
         for sid, rows in common[:n]
     ]

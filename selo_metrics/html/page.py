@@ -23,11 +23,13 @@ from .model import (
     compare_items,
     gallery,
     load_views,
-    row_metric_keys,
+    rank_key,
     table_row,
 )
 
 __all__ = ["build_report", "render"]
+
+RANK_LABELS = {"rmi": "Rmi", "iou": "IoU"}
 
 
 def _environment() -> Any:
@@ -69,8 +71,8 @@ def _thumbnail(view: RunView, item: GalleryItem, gt: Callable[[], tuple[dict, st
             return
         samples, why = gt()
         sample = samples.get(item.index)
-        polygons = None if sample is None else sample.load_polygons()
-        item.thumb = thumbs.data_uri(thumbs.map_thumbnail(item.map, polygons))
+        gt = None if sample is None else sample.load_gt()  # polygons, or an RRSIS mask
+        item.thumb = thumbs.data_uri(thumbs.map_thumbnail(item.map, gt))
         item.thumb_note = (
             "the map, GT outlined" if sample is not None else f"the map (no GT outline: {why})"
         )
@@ -109,8 +111,9 @@ def render(
     views : sequence of RunView
         From :func:`selo_metrics.html.model.load_views`.
     n : int
-        Gallery size: the ``n`` worst and ``n`` best samples by Rmi of each run, and with
-        several runs the ``n`` samples whose Rmi differs most.
+        Gallery size: the ``n`` worst and ``n`` best samples by Rmi (IoU for a run without
+        the SeLo metrics) of each run, and with several runs the ``n`` samples whose Rmi
+        differs most.
     progress : bool, optional
         A progress bar on stderr (default: only when stderr is a terminal).
     title : str, optional
@@ -118,11 +121,12 @@ def render(
     """
     cols = columns([v.summary for v in views])
     for v in views:
-        v.worst, v.best = gallery(v.run, n)
+        v.rank = rank_key([v.summary])
+        v.worst, v.best = gallery(v.run, n, v.rank)
     compared = compare_items(views, n)
-    keys: list[str] = []
+    keys: list[str] = []  # the histograms: every per-sample metric but the pixel counts
     for v in views:
-        keys += [k for k in row_metric_keys(v.run) if k not in keys]
+        keys += [k for k in v.run.row_metric_keys if k not in keys and k not in ("inter", "union")]
     per_run = [(v.name, _values(v, keys)) for v in views]
     jobs = [(v, it) for v in views for it in (*v.worst, *v.best)]
     jobs += [(v, it) for c in compared for v, it in zip(views, c.items, strict=True)]
@@ -130,7 +134,8 @@ def render(
     try:
         hist = figures.histograms(keys, per_run)
         bar.update(1)
-        scat = figures.scatter(per_run) if {"rsu", "ras", "rmi"} <= set(keys) else ""
+        selo_runs = [(name, vals) for name, vals in per_run if len(vals.get("rmi", ()))]
+        scat = figures.scatter(selo_runs) if selo_runs else ""
         bar.update(1)
         gts: dict[int, tuple[dict, str]] = {}
 
@@ -153,27 +158,26 @@ def render(
     from .. import __version__
 
     names = [v.name for v in views]
-    attribute_tables = [
-        (
-            v.name,
-            [
-                table_row(f"{a}={val}", s, cols)
-                for a, groups in v.summary.get("by_attribute", {}).items()
-                for val, s in groups.items()
-            ],
-        )
-        for v in views
-    ]
+    attribute_tables = []  # each run's own columns, as the terminal prints it
+    for v in views:
+        own = columns([v.summary])
+        rows = [
+            table_row(f"{a}={val}", stats, own)
+            for a, groups in v.summary.get("by_attribute", {}).items()
+            for val, stats in groups.items()
+        ]
+        attribute_tables.append((v.name, ["attribute", *(c.header for c in own)], rows))
     return (
         _environment()
         .get_template("report.html.j2")
         .render(
             title=title or "selo-metrics report: " + ", ".join(names),
             header=["run", *(c.header for c in cols)],
-            column_headers={c.key: c.header for c in cols},
             summary_rows=[table_row(v.name, v.summary, cols) for v in views],
+            compare_label=RANK_LABELS[rank_key([v.summary for v in views])],
+            rank_labels=RANK_LABELS,
             attribute_tables=attribute_tables,
-            has_attributes=any(rows for _, rows in attribute_tables),
+            has_attributes=any(rows for _, _, rows in attribute_tables),
             views=views,
             compared=compared,
             n=n,

@@ -110,17 +110,18 @@ def _lut(cmap: str) -> np.ndarray:
 
 
 def map_thumbnail(
-    path: str | os.PathLike, polygons: Any = None, *, side: int = THUMB_SIDE, cmap: str = "jet"
+    path: str | os.PathLike, gt: Any = None, *, side: int = THUMB_SIDE, cmap: str = "jet"
 ) -> bytes:
-    """A JPEG thumbnail of a map file in ``cmap``, with its GT polygons outlined.
+    """A JPEG thumbnail of a map file in ``cmap``, with its GT outlined.
 
     Parameters
     ----------
     path : str or path-like
         The map file.
-    polygons : object, optional
+    gt : object, optional
         The GT polygons in full-size pixel coordinates (anything
-        :func:`selo_metrics.as_polygons` takes); None draws the map alone.
+        :func:`selo_metrics.as_polygons` takes) or a 2-D GT mask (RRSIS; scaled to the
+        thumbnail); None draws the map alone.
     side : int
         The longer side of the thumbnail.
     cmap : str
@@ -141,14 +142,29 @@ def map_thumbnail(
     (320, 160)
     """
     gray, (h, w) = reduced_map(path, side)
-    im = Image.fromarray(_lut(cmap)[gray], "RGB")
-    if polygons is not None:
+    rgb = _lut(cmap)[gray]
+    if isinstance(gt, np.ndarray) and gt.ndim == 2:
+        rgb[_mask_outline(gt, gray.shape)] = 255
+        gt = None
+    im = Image.fromarray(rgb, "RGB")
+    if gt is not None:
         sx, sy = gray.shape[1] / w, gray.shape[0] / h
         draw = ImageDraw.Draw(im)
-        for poly in as_polygons(polygons):
+        for poly in as_polygons(gt):
             xy = [(float(x) * sx, float(y) * sy) for x, y in poly]
             draw.polygon(xy, outline=(255, 255, 255), width=2)
     return _jpeg(im)
+
+
+def _mask_outline(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The border pixels of a GT mask scaled (nearest) to ``shape``, 2 pixels wide."""
+    small = Image.fromarray(np.asarray(mask).astype(bool).astype(np.uint8) * 255)
+    m = np.asarray(small.resize(shape[::-1], Image.Resampling.NEAREST)) > 0
+    inner = m.copy()
+    for _ in range(2):  # erode twice: 4-neighbours all inside
+        p = np.pad(inner, 1)
+        inner = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    return m & ~inner
 
 
 def overlay_thumbnail(path: str | os.PathLike, *, side: int = THUMB_SIDE) -> bytes:

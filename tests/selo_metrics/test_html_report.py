@@ -261,28 +261,39 @@ def test_1129_samples_page_stays_small(tmp_path, capsys):
     assert cells["failed"] == ("150", 150) and cells["count"] == ("1129", 1129)
 
 
-def test_rrsis_columns_are_shown_after_selo_as_percent(tmp_path):
-    run = _synthetic_run(tmp_path, 6)
-    s = json.loads((run / "summary.json").read_text())
-    s.update({"prec@0.9": 0.125, "miou": 0.61234, "oiou": 0.7, "prec@0.5": 0.75})
-    (run / "summary.json").write_text(json.dumps(s))
-    dom = parse(_report([run], tmp_path / "r.html"))
-    head, body = table_cells(dom.find("table", "summary"))
-    assert head == [
-        "run",
-        "↑Rmi",
-        "↑Rsu",
-        "↓Ras",
-        "↑Rda",
-        "↑mIoU",
-        "↑oIoU",
-        "↑P@0.5",
-        "↑P@0.9",
-        "maps",
-        "failed",
-        "s/map",
-    ]
-    assert body[5:9] == ["61.23", "70.00", "75.00", "12.50"]
+def test_rrsis_columns_as_the_terminal_prints_them(rrsis_runs, tmp_path):
+    """A real --metrics selo,rrsis run and a --metrics rrsis run of mask GT."""
+    both, masks = rrsis_runs
+    dom = parse(_report([both, masks], tmp_path / "r.html"))
+    summaries = [(run.name, _summary(run)) for run in rrsis_runs]
+    table = dom.find("table", "summary")
+    assert table_cells(table) == markdown_rows(format_table(summaries))
+    assert table_cells(table)[0][5:8] == ["mIoU", "oIoU", "P@0.5"]
+    cells = keyed_rows(table)
+    for name, s in summaries:
+        for key in ("miou", "oiou", "prec@0.5", "prec@0.9"):
+            assert cells[name][key][1] == s[key]
+    for name, s in summaries:  # each run's own families, as the terminal prints it
+        block = dom.find("div", "attributes", data_run=name)
+        assert table_cells(block.find("table")) == markdown_rows(format_attribute_table(s))
+    # the mask run has no SeLo metrics: its gallery ranks by IoU, cards show IoU x 100
+    rows = [r for r in _rows(masks) if r.get("error") is None]
+    order = sorted(rows, key=lambda r: (r["iou"], r["index"]))
+    gallery = dom.find("div", "gallery", data_run="masks")
+    cards = gallery.find("div", "worst").find_all("div", "card")
+    assert [c.attrs["data-id"] for c in cards] == [r["id"] for r in order]
+    for card, row in zip(cards, order, strict=True):
+        (cell,) = card.find_all("td")
+        assert cell.attrs["data-key"] == "iou" and cell.text == f"{100 * row['iou']:.2f}"
+        assert card.find("div", "src").text == "the map, GT outlined"  # the mask's outline
+    assert "by IoU" in gallery.text
+    # the mixed pair is compared by IoU, as `selo-metrics compare` does
+    runs = [(run.name, _summary(run), _rows(run)) for run in rrsis_runs]
+    listed = markdown_rows(format_compare(runs, top=12).split("differs most")[1])[1:]
+    pairs = dom.find("section", id="compare").find_all("div", "pair")
+    assert [p.attrs["data-id"] for p in pairs] == [r[0] for r in listed]
+    assert "Samples whose IoU differs most" in dom.find("section", id="compare").text
+    assert dom.find_all("img", id="scatter")  # the selo,rrsis run has Rsu / Ras
 
 
 def test_a_run_with_nothing_scored_still_renders(tmp_path):

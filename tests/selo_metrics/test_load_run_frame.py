@@ -107,10 +107,14 @@ def test_metric_keys_order_and_rrsis_columns():
         "run": {},
     }
     assert metric_keys(s) == ["rmi", "rsu", "ras", "rda", "miou", "oiou", "prec@0.5", "prec@0.7"]
-    rows = [{"index": 0, "id": "a", "rmi": 0.6, "miou": 0.25, "hop": 2}]
+    rows = [
+        {"index": 0, "id": "a", "rmi": 0.6, "iou": 0.25, "hop": 2},
+        {"index": 1, "id": "b", "error": {"type": "E", "message": "m"}, "hop": 3},
+    ]
     df = LoadedRun(s, rows).to_frame()
-    assert df.loc[0, "miou"] == 0.25 and math.isnan(df.loc[0, "oiou"])
-    assert df.loc[0, "hop"] == 2
+    assert list(df.columns[2:4]) == ["rmi", "iou"]
+    assert df.loc[0, "iou"] == 0.25 and math.isnan(df.loc[1, "iou"])
+    assert list(df["hop"]) == [2, 3]
 
 
 def test_to_frame_without_pandas_says_how_to_install(monkeypatch):
@@ -122,3 +126,19 @@ def test_to_frame_without_pandas_says_how_to_install(monkeypatch):
 def test_load_run_of_a_directory_that_is_no_run(tmp_path):
     with pytest.raises(selo_metrics.RunDirError, match=r"has no summary\.json"):
         selo_metrics.load_run(tmp_path)
+
+
+def test_to_frame_of_rrsis_runs(rrsis_runs):
+    both, masks = rrsis_runs
+    df = selo_metrics.load_run(both).to_frame()
+    assert list(df.columns[2:9]) == ["rmi", "rsu", "ras", "rda", "iou", "inter", "union"]
+    journal = _journal(both)
+    for i, row in journal.items():
+        if "error" not in row:
+            assert df.loc[i, "iou"] == row["iou"] and df.loc[i, "union"] == row["union"]
+    m = selo_metrics.load_run(masks).to_frame()
+    assert list(m.columns[2:5]) == ["iou", "inter", "union"] and "rmi" not in m.columns
+    assert "mask" not in m.columns and m.attrs == {}
+    # the same GT as a mask file or as polygons: the same IoU, sample by sample
+    ids = m.set_index("id")["iou"]
+    assert all(ids[r["id"]] == r["iou"] for r in journal.values() if "error" not in r)
