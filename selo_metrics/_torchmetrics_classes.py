@@ -13,8 +13,10 @@ from torchmetrics.utilities import dim_zero_cat
 from .conventions import CONVENTIONS
 from .metrics import evaluate
 from .report import summarize
+from .rrsis import DEFAULT_THRESHOLDS, RRSISAccumulator
+from .rrsis_run import rrsis_row
 
-__all__ = ["SeLoMetric"]
+__all__ = ["RRSISMetric", "SeLoMetric"]
 
 _FIELDS = ("rsu", "ras", "rda", "rmi", "seconds")
 
@@ -160,3 +162,108 @@ class SeLoMetric(_ExactStates):
             dict(zip(_FIELDS, vals, strict=True)) for vals in zip(*columns.values(), strict=True)
         ]
         return summarize(rows)
+
+
+def _targets(targets: Any, n: int) -> list[Any]:
+    """B ground truths: a (B, H, W) mask tensor / array, or a sequence of masks or polygons."""
+    if isinstance(targets, torch.Tensor):
+        if targets.ndim != 3:
+            raise ValueError(f"target masks must be (B, H, W), got shape {tuple(targets.shape)}")
+        targets = targets.detach().cpu().numpy()
+    items = [t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t for t in targets]
+    if len(items) != n:
+        raise ValueError(f"got {n} maps but {len(items)} targets")
+    return items
+
+
+class RRSISMetric(_ExactStates):
+    """mIoU, oIoU and precision@t of a validation set (RRSIS), as a ``torchmetrics.Metric``.
+
+    Parameters
+    ----------
+    thresholds : sequence of float
+        The IoU thresholds of ``prec@t`` (default 0.5 .. 0.9).
+    size : int, optional
+        Score at ``size x size`` as RMSIN does (:func:`selo_metrics.rrsis_run.rrsis_row`);
+        default: the GT's own resolution.
+    convention : str
+        How polygon GT is rasterised (``"slm"`` default, or ``"paper"``).
+    **kwargs
+        ``torchmetrics.Metric`` options.
+
+    Notes
+    -----
+    The states are each sample's intersection and union pixel counts (float64 tensors
+    holding integers, exact below 2**53, gathered with ``cat``); :meth:`compute` adds them
+    into a :class:`selo_metrics.rrsis.RRSISAccumulator`, so it returns, bit for bit, that
+    accumulator's :meth:`~selo_metrics.rrsis.RRSISAccumulator.compute` over the same
+    samples, in any order and over any number of processes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> preds = torch.zeros(2, 4, 4); preds[:, :2, :] = 0.9
+    >>> masks = torch.zeros(2, 4, 4, dtype=torch.bool); masks[:, :2, :2] = True
+    >>> metric = RRSISMetric()
+    >>> metric.update(preds, masks)
+    >>> r = metric.compute()
+    >>> r["n"], r["miou"], r["oiou"], r["prec@0.5"]
+    (2, 0.5, 0.5, 1.0)
+    """
+
+    _STATES = ("inter", "union")
+
+    def __init__(
+        self,
+        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+        size: int | None = None,
+        convention: str = "slm",
+        **kwargs: Any,
+    ) -> None:
+        if convention not in CONVENTIONS:
+            raise ValueError(f"unknown convention {convention!r}; choose from {list(CONVENTIONS)}")
+        checked = RRSISAccumulator(thresholds).thresholds  # refuses bad thresholds
+        super().__init__(**kwargs)
+        self.thresholds = checked
+        self.size = size
+        self.convention = convention
+
+    def update(
+        self, preds: torch.Tensor, targets: Any, sample_ids: Sequence[Any] | None = None
+    ) -> None:
+        """Score a batch: ``preds`` (B, H, W) probabilities, ``targets`` B ground truths.
+
+        Parameters
+        ----------
+        preds : torch.Tensor
+            ``(B, H, W)``: float probabilities of the foreground (> 0.5 is foreground), a
+            bool mask, or uint8 0..255; any device (copied to the CPU).
+        targets : torch.Tensor or sequence
+            A ``(B, H, W)`` bool or 0/1 integer mask tensor, or B masks or polygon sets.
+        sample_ids : sequence, optional
+            B ids named in error messages (default: the position in the batch).
+        """
+        maps = _as_numpy_maps(preds)
+        gts = _targets(targets, len(maps))
+        if sample_ids is not None and len(sample_ids) != len(maps):
+            raise ValueError(f"got {len(maps)} maps but {len(sample_ids)} sample_ids")
+        inter, union = [], []
+        for i, (pred, gt) in enumerate(zip(maps, gts, strict=True)):
+            row = rrsis_row(
+                pred,
+                gt,
+                size=self.size,
+                convention=self.convention,
+                sample_id=i if sample_ids is None else sample_ids[i],
+            )
+            inter.append(row["inter"])
+            union.append(row["union"])
+        self._append("inter", inter)
+        self._append("union", union)
+
+    def compute(self) -> dict[str, Any]:
+        """``{"n", "miou", "oiou", "prec@0.5", ...}`` as :class:`RRSISAccumulator` gives."""
+        acc = RRSISAccumulator(self.thresholds)
+        for i, u in zip(self._values("inter"), self._values("union"), strict=True):
+            acc.add(int(i), int(u))
+        return acc.compute()

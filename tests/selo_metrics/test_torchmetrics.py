@@ -1,6 +1,7 @@
-"""``selo_metrics.torchmetrics``: the accumulator's numbers, in one process and across DDP.
+"""``selo_metrics.torchmetrics``: the accumulators' numbers, in one process and across DDP.
 
-The reference is :class:`selo_metrics.SeLoAccumulator` fed the same maps one at a time; the
+The references are :class:`selo_metrics.SeLoAccumulator` and
+:class:`selo_metrics.rrsis.RRSISAccumulator` fed the same maps one at a time; the
 comparison is exact (``==`` on floats), not approximate.
 """
 
@@ -20,7 +21,9 @@ pytest.importorskip("torchmetrics")
 
 import selo_metrics  # noqa: E402
 from selo_metrics.data import synthetic_map  # noqa: E402
-from selo_metrics.torchmetrics import SeLoMetric  # noqa: E402
+from selo_metrics.rrsis import RRSISAccumulator  # noqa: E402
+from selo_metrics.rrsis_run import rrsis_row  # noqa: E402
+from selo_metrics.torchmetrics import RRSISMetric, SeLoMetric  # noqa: E402
 
 EXACT = ("count", "scored", "failed", "rmi", "rsu", "ras", "rda", "by_attribute", "failures")
 
@@ -37,6 +40,23 @@ def make_batch(n: int, seed: int, size: tuple[int, int] = (96, 128)):
         maps.append(synthetic_map((h, w), [poly], kind=kind, seed=seed * 100 + i) / 255.0)
         polys.append([poly])
     return torch.tensor(np.stack(maps), dtype=torch.float32), polys
+
+
+def masks_of(polys, shape=(96, 128)) -> torch.Tensor:
+    """The GT polygons as a (B, H, W) bool mask tensor (the library's rasteriser)."""
+    return torch.tensor(
+        np.stack([selo_metrics.gt_mask(selo_metrics.as_polygons(p), shape) for p in polys]).astype(
+            bool
+        )
+    )
+
+
+def rrsis_reference(batches) -> dict:
+    acc = RRSISAccumulator()
+    for preds, polys in batches:
+        for pred, mask in zip(preds.numpy(), masks_of(polys).numpy(), strict=True):
+            acc.update(pred, mask)
+    return acc.compute()
 
 
 def reference(batches) -> dict:
@@ -147,6 +167,44 @@ def test_without_torch_a_clear_import_error():
     assert "pip install 'selo-metrics[xemap]'" in out
 
 
+def test_rrsis_metric_equals_the_rrsis_accumulator():
+    batches = [make_batch(4, 1), make_batch(3, 2), make_batch(5, 3)]
+    metric = RRSISMetric()
+    for preds, polys in batches:
+        metric.update(preds, masks_of(polys))
+    got = metric.compute()
+    assert got == rrsis_reference(batches) and got["n"] == 12
+    assert 0 < got["miou"] < 1 and got["miou"] != got["oiou"]
+    # polygons, and masks of other dtypes, give the same counts; batches in any order
+    again = RRSISMetric()
+    for preds, polys in batches[::-1]:
+        again.update(preds, polys if len(polys) % 2 else list(masks_of(polys).to(torch.uint8)))
+    assert again.compute() == got
+    assert metric.inter[0].dtype == torch.float64
+
+
+@pytest.mark.filterwarnings("ignore:The ``compute`` method of metric RRSISMetric was called")
+def test_rrsis_metric_bad_input_and_options():
+    preds, polys = make_batch(2, 9)
+    metric = RRSISMetric(thresholds=(0.25, 0.75))
+    assert set(metric.compute()) == {"n", "miou", "oiou", "prec@0.25", "prec@0.75"}
+    with pytest.raises(selo_metrics.SeLoInputError, match=r"sample 'b'.*differ"):
+        metric.update(preds, [masks_of(polys)[0], masks_of(polys)[1][:50]], sample_ids="ab")
+    assert metric.compute()["n"] == 0
+    with pytest.raises(ValueError, match="2 maps but 1 targets"):
+        metric.update(preds, masks_of(polys)[:1])
+    with pytest.raises(ValueError, match="threshold"):
+        RRSISMetric(thresholds=(1.5,))
+    # RMSIN's fixed-size protocol, as rrsis_row computes it
+    sized = RRSISMetric(size=48)
+    sized.update(preds, masks_of(polys))
+    acc = RRSISAccumulator()
+    for p, m in zip(preds.numpy(), masks_of(polys).numpy(), strict=True):
+        r = rrsis_row(p, m, size=48)
+        acc.add(r["inter"], r["union"])
+    assert sized.compute() == acc.compute()
+
+
 SCENARIOS = {"uneven": [[1, 2], [3]], "empty": [[1, 2, 3], []]}
 
 
@@ -158,13 +216,17 @@ def _ddp_worker(rank: int, world: int, tmp: str) -> None:
         "gloo", init_method=f"file://{tmp}/rendezvous", rank=rank, world_size=world
     )
     try:
-        metric = SeLoMetric()
+        metric, rrsis = SeLoMetric(), RRSISMetric()
         for name, shards in SCENARIOS.items():
             for seed in shards[rank]:
-                metric.update(*make_batch(seed % 4 + 1, seed))
+                preds, polys = make_batch(seed % 4 + 1, seed)
+                metric.update(preds, polys)
+                rrsis.update(preds, masks_of(polys))
             summary = metric.compute()  # gathers every process's samples
             Path(tmp, f"{name}_rank{rank}.json").write_text(json.dumps(summary))
+            Path(tmp, f"{name}_rrsis_rank{rank}.json").write_text(json.dumps(rrsis.compute()))
             metric.reset()
+            rrsis.reset()
     finally:
         dist.destroy_process_group()
 
@@ -177,8 +239,11 @@ def test_two_process_ddp_gives_the_accumulators_numbers(tmp_path):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
     for name, shards in SCENARIOS.items():
-        want = reference([make_batch(seed % 4 + 1, seed) for shard in shards for seed in shard])
+        batches = [make_batch(seed % 4 + 1, seed) for shard in shards for seed in shard]
+        want, want_rrsis = reference(batches), rrsis_reference(batches)
         for rank in (0, 1):
             got = json.loads((tmp_path / f"{name}_rank{rank}.json").read_text())
             assert exact_view(got) == json.loads(json.dumps(exact_view(want))), (name, rank)
             assert got["count"] == sum(seed % 4 + 1 for shard in shards for seed in shard)
+            got = json.loads((tmp_path / f"{name}_rrsis_rank{rank}.json").read_text())
+            assert got == json.loads(json.dumps(want_rrsis)), (name, rank)
