@@ -247,3 +247,17 @@ def test_two_process_ddp_gives_the_accumulators_numbers(tmp_path):
             assert got["count"] == sum(seed % 4 + 1 for shard in shards for seed in shard)
             got = json.loads((tmp_path / f"{name}_rrsis_rank{rank}.json").read_text())
             assert got == json.loads(json.dumps(want_rrsis)), (name, rank)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_preds_and_states():
+    batches = [make_batch(3, 1), make_batch(2, 2)]
+    metric, rrsis = SeLoMetric().to("cuda"), RRSISMetric().to("cuda")
+    for preds, polys in batches:
+        metric.update(preds.cuda(), polys)
+        rrsis.update(preds.cuda().half(), masks_of(polys).cuda())
+    assert metric.rmi[0].device.type == "cuda" and metric.rmi[0].dtype == torch.float64
+    assert exact_view(metric.compute()) == exact_view(reference(batches))
+    half = [(p.half().float(), polys) for p, polys in batches]
+    assert rrsis.compute() == rrsis_reference(half)
