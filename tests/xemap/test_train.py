@@ -206,6 +206,8 @@ def test_torchrun_ddp_two_cpu_processes(task, tmp_path):
     cfg = json.loads(_config(task).read_text())
     cfg.update(
         train=[str(task / "data" / "manifest.jsonl")],
+        val=[str(task / "data" / "manifest.jsonl")],
+        val_score_size=256,
         out=str(tmp_path / "ddp"),
         epochs=2,
         batch_size=2,
@@ -238,3 +240,29 @@ def test_torchrun_ddp_two_cpu_processes(task, tmp_path):
         steps_per_epoch,
         2 * steps_per_epoch,
     ]
+    # the validation log: each rank scored its half of the set into the torchmetrics metrics;
+    # the gathered means equal one SeLoAccumulator over the final model's maps of both halves
+    # (each half predicted in batches of 2 as its rank did: a batch-mate's padding moves a
+    # map by an ulp)
+    from xemap.data.datasets import load_image, read_manifest
+    from xemap.engine.evaluate import score_maps
+    from xemap.engine.predict import predict_maps
+    from xemap.models import load_pretrained
+
+    val = [r for r in log if r.get("event") == "val"]
+    assert [r["epoch"] for r in val] == [1, 2]
+    torch.set_num_threads(1)
+    model = load_pretrained(out / "model")
+    halves = [read_manifest(task / "data" / "manifest.jsonl")[r::2] for r in (0, 1)]
+    maps = [
+        m
+        for h in halves
+        for m in predict_maps(
+            model, [load_image(s["image"]) for s in h], [s["query"] for s in h], batch_size=2
+        )
+    ]
+    want = score_maps(maps, halves[0] + halves[1], score_size=256).compute()
+    assert want["scored"] == n and val[-1]["n"] == n and val[-1]["failed"] == 0
+    assert {k: val[-1][k] for k in ("rmi", "rsu", "ras", "rda")} == {
+        k: want[k] for k in ("rmi", "rsu", "ras", "rda")
+    }

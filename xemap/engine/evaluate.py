@@ -4,9 +4,10 @@ One way through the data: `predict_maps` (the inference engine) gives each sampl
 image size, `score_maps` scores maps against the samples' polygons into a
 ``selo_metrics.SeLoAccumulator`` (a sample that cannot be scored is recorded as a failure and
 the others go on), `metric_block` turns the accumulator into the bench's block
-``{"rmi", "rsu", "ras", "rda", "n", "per_kind"}``. `evaluate_model` chains them; `validate`
-is what the training loop logs each epoch (and, for mask-supervised families, the RRSIS
-metrics once ``selo_metrics.rrsis`` exists: see `rrsis_metrics`).
+``{"rmi", "rsu", "ras", "rda", "n", "per_kind"}``; `rrsis_metrics` gives mIoU, oIoU and
+precision@t. `evaluate_model` chains them; `validate` is what the training loop logs each
+epoch, through the ``torchmetrics`` metrics of ``selo_metrics.torchmetrics`` (Rmi and the
+others; mIoU too for mask-supervised families), gathered across DDP processes.
 
 Scoring scale: the SeLo metrics' attention stage uses 50 px box filters and a 1000 px window,
 meant for 1k-10k px scenes. With ``score_size`` each map is upsampled (bilinear) so that its
@@ -138,16 +139,20 @@ def metric_block(acc: Any, by: str = "kind") -> dict[str, Any]:
 
 
 def rrsis_metrics(maps: Sequence[np.ndarray], samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """mIoU, oIoU and precision@t of maps against the samples' polygons, or ``{}``.
+    """mIoU, oIoU and precision@t of maps (foreground > 0.5) against the samples' polygons.
 
-    The hook for mask-supervised families: it uses ``selo_metrics.rrsis.RRSISAccumulator``
-    (issue 12: ``update(pred, gt)``, ``compute()`` with ``"miou"``, ``"oiou"``,
-    ``"prec@0.5"`` ...) and returns ``{}`` while that module does not exist.
+    Returns ``selo_metrics.rrsis.RRSISAccumulator.compute()``: ``n``, ``miou``, ``oiou``,
+    ``prec@0.5`` ... ``prec@0.9``.
+
+    Examples
+    --------
+    >>> m = np.zeros((64, 64), np.float32); m[10:20, 10:20] = 1
+    >>> s = {"id": "a", "polygons": [[[10, 10], [19, 10], [19, 19], [10, 19]]]}
+    >>> r = rrsis_metrics([m], [s]); r["n"], r["miou"]
+    (1, 1.0)
     """
-    try:
-        from selo_metrics.rrsis import RRSISAccumulator  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
+    from selo_metrics.rrsis import RRSISAccumulator
+
     acc = RRSISAccumulator()
     for m, s in zip(maps, samples, strict=True):
         acc.update(np.asarray(m, np.float32), s["polygons"])
@@ -188,19 +193,52 @@ def validate(
     *,
     batch_size: int = 32,
     score_size: int | None = None,
+    rank: int = 0,
+    world: int = 1,
 ) -> dict[str, Any]:
-    """The validation record: SeLo metrics (and RRSIS ones for mask-supervised families).
+    """The validation record, scored with ``selo_metrics.torchmetrics`` metrics.
 
-    Returns ``{"n", "failed", "rmi", "rsu", "ras", "rda"}`` plus, when the family's
-    ``supervision`` is ``"mask"`` and ``selo_metrics.rrsis`` exists, its metrics. The model
-    is left in eval mode (the caller restores training mode).
+    Each of the ``world`` processes predicts and scores its share ``samples[rank::world]``
+    into a `SeLoMetric` (and an `RRSISMetric` when the family's ``supervision`` is
+    ``"mask"``); ``compute()`` gathers every process's per-sample values, so all ranks get
+    the same exact means as one `SeLoAccumulator` over the whole set. A sample that cannot
+    be scored counts as failed (summed over the processes) and the others go on.
+
+    Returns ``{"n", "failed", "rmi", "rsu", "ras", "rda"}`` plus ``"miou"``, ``"oiou"`` and
+    ``"prec@t"`` for mask-supervised families. The model is left in eval mode.
     """
+    import torch
+
+    from selo_metrics.errors import SeLoInputError
+    from selo_metrics.torchmetrics import RRSISMetric, SeLoMetric
     from xemap.engine.predict import predict_maps
 
     model.eval()
-    maps = _maps(model, samples, batch_size=batch_size, tiles=False, predict=predict_maps)
-    block = metric_block(score_maps(maps, samples, score_size=score_size, attributes=()))
-    rec = {k: block[k] for k in ("n", "failed", *METRICS)}
-    if getattr(model, "supervision", "mcmg") == "mask":
-        rec.update(rrsis_metrics(maps, samples))
+    mine = list(samples)[rank::world]
+    maps = (
+        _maps(model, mine, batch_size=batch_size, tiles=False, predict=predict_maps) if mine else []
+    )
+    selo = SeLoMetric()
+    rrsis = RRSISMetric() if getattr(model, "supervision", "mcmg") == "mask" else None
+    failed = 0
+    for i, (m, s) in enumerate(zip(maps, mine, strict=True)):
+        sid = s.get("id", rank + i * world)
+        try:
+            big, scale = _upsample(m, score_size)
+            polys = s["polygons"] if scale == 1.0 else _scale_polygons(s["polygons"], scale)
+            selo.update(torch.from_numpy(big)[None], [polys], sample_ids=[sid])
+            if rrsis is not None:
+                rrsis.update(torch.from_numpy(np.asarray(m))[None], [s["polygons"]], [sid])
+        except (SeLoInputError, KeyError):
+            failed += 1
+    if world > 1:
+        import torch.distributed as dist
+
+        n_failed = torch.tensor([failed], dtype=torch.float64, device=model.device)
+        dist.all_reduce(n_failed)
+        failed = int(n_failed.item())
+    s = selo.compute()
+    rec = {"n": s["scored"], "failed": failed, **{k: s[k] for k in METRICS}}
+    if rrsis is not None:
+        rec.update({k: v for k, v in rrsis.compute().items() if k != "n"})
     return rec

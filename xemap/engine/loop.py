@@ -292,10 +292,17 @@ def _train(cfg, ctx, resume, samples, val_samples, model, progress) -> dict[str,
 
 
 def _validate(model, samples, cfg, ctx, log, epoch: int, step: int) -> None:
-    """Score the validation set on rank 0 and log it; the others wait."""
-    if ctx.is_main:
-        from xemap.engine.evaluate import validate
+    """Every rank scores its share of the validation set; rank 0 logs the gathered means."""
+    from xemap.engine.evaluate import validate
 
-        rec = validate(model, samples, batch_size=cfg.batch_size, score_size=cfg.val_score_size)
+    rec = validate(
+        model,
+        samples,
+        batch_size=cfg.batch_size,
+        score_size=cfg.val_score_size,
+        rank=ctx.rank,
+        world=ctx.world,
+    )
+    if ctx.is_main:
         log.write({"event": "val", "epoch": epoch, "step": step, **rec})
     barrier(ctx)
