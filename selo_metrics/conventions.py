@@ -28,8 +28,12 @@ the polygons (overlaps are not holes), pixel ``(x, y)`` inside or on a boundary.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from .errors import SeLoInputError
 
@@ -82,17 +86,25 @@ _FIELDS = {f.name for f in dataclasses.fields(Convention)} - {"name"}
 def resolve_convention(convention: str | Convention = "slm", **params: Any) -> Convention:
     """The convention named (or given), with ``params`` overriding its constants.
 
+    Every parameter is checked against its valid range (``docs/metrics.md``, "Parameters")
+    and stored as a plain ``float`` / ``int`` / ``bool``.
+
     Raises
     ------
     SeLoInputError
-        Unknown convention or parameter name, or a parameter out of its range.
+        Unknown convention or parameter name, a parameter of the wrong type or out of its
+        range.
 
     Examples
     --------
     >>> resolve_convention("slm", box_size=0)
     Traceback (most recent call last):
     ...
-    selo_metrics.errors.SeLoInputError: box_size must be a positive int, got 0
+    selo_metrics.errors.SeLoInputError: box_size must be in [1, 257], got 0
+    >>> resolve_convention("slm", rsu_eps=0)
+    Traceback (most recent call last):
+    ...
+    selo_metrics.errors.SeLoInputError: rsu_eps must be in (0, inf), got 0.0
     """
     if isinstance(convention, Convention):
         base = convention
@@ -109,14 +121,63 @@ def resolve_convention(convention: str | Convention = "slm", **params: Any) -> C
             f"unknown parameter(s) {sorted(unknown)}; known: {sorted(_FIELDS)}"
         )
     conv = dataclasses.replace(base, **params) if params else base
-    for name in ("box_size", "max_window"):
-        v = getattr(conv, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise SeLoInputError(f"{name} must be a positive int, got {v!r}")
-    if not isinstance(conv.box_passes, int) or conv.box_passes < 0:
-        raise SeLoInputError(f"box_passes must be an int >= 0, got {conv.box_passes!r}")
-    if conv.box_size > 257:
-        raise SeLoInputError(f"box_size must be at most 257, got {conv.box_size}")
-    if conv.gt_fill not in ("cv2", "union"):
-        raise SeLoInputError(f"gt_fill must be 'cv2' or 'union', got {conv.gt_fill!r}")
-    return conv
+    values = {name: _checked(name, getattr(conv, name)) for name in _RANGES}
+    return dataclasses.replace(conv, **values)
+
+
+# Each parameter's valid values, from the formulas (docs/metrics.md): what keeps every metric
+# defined and finite. (kind, low, low inclusive, high, high inclusive)
+_RANGES: dict[str, tuple[str, float, bool, float, bool]] = {
+    # Rsu = 1 - exp(-alpha * in / (total - in + eps) * (HW - A) / A): alpha > 0 (alpha <= 0
+    # inverts or overflows it), eps > 0 (total - in is 0 when all attention is inside)
+    "rsu_alpha": ("real", 0.0, False, math.inf, False),
+    "rsu_eps": ("real", 0.0, False, math.inf, False),
+    # r = int(mean distance * expand_factor) must be > 0
+    "expand_factor": ("real", 0.0, False, math.inf, False),
+    # compared with a probability
+    "threshold": ("real", 0.0, True, 1.0, True),
+    # Ras = (exp(beta g) - 1) / (exp(beta) - 1): 0 / 0 at beta = 0, inf / inf past ~709
+    "ras_beta": ("real", 0.0, False, 700.0, True),
+    # exp(-eta (K + 2)): a penalty that does not grow with K
+    "rda_eta": ("real", 0.0, True, math.inf, False),
+    "w_su": ("real", 0.0, True, math.inf, False),
+    "w_as": ("real", 0.0, True, math.inf, False),
+    "w_da": ("real", 0.0, True, math.inf, False),
+    # box_size: OpenCV-exact up to 257 (the 16-bit row sums); the window sizes are >= 1
+    "box_size": ("int", 1, True, 257, True),
+    "box_passes": ("int", 0, True, math.inf, False),
+    "max_window": ("int", 1, True, math.inf, False),
+    "integer_geometry": ("bool", 0, True, 1, True),
+    "rda_halve_all": ("bool", 0, True, 1, True),
+    "gt_fill": ("choice", 0, True, 0, True),
+}
+
+
+def _checked(name: str, value: Any) -> Any:
+    """The parameter as a plain Python value, or a SeLoInputError naming its valid range."""
+    kind, lo, lo_in, hi, hi_in = _RANGES[name]
+    if kind == "choice":
+        if value not in ("cv2", "union") or not isinstance(value, str):
+            raise SeLoInputError(f"gt_fill must be 'cv2' or 'union', got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, (bool, np.bool_)):
+            raise SeLoInputError(f"{name} must be True or False, got {value!r}")
+        return bool(value)
+    is_bool = isinstance(value, (bool, np.bool_))
+    if kind == "int":
+        if is_bool or not isinstance(value, numbers.Integral):
+            raise SeLoInputError(f"{name} must be an int, got {value!r}")
+        value = int(value)
+    else:
+        if is_bool or not isinstance(value, numbers.Real):
+            raise SeLoInputError(f"{name} must be a real number, got {value!r}")
+        value = float(value)
+    low_ok = value >= lo if lo_in else value > lo
+    high_ok = value <= hi if hi_in else value < hi
+    if not (low_ok and high_ok):  # (False for NaN)
+        left = "[" if lo_in else "("
+        right = "]" if hi_in and hi != math.inf else ")"
+        top = "inf" if hi == math.inf else f"{hi:g}"
+        raise SeLoInputError(f"{name} must be in {left}{lo:g}, {top}{right}, got {value!r}")
+    return value

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SeLoInputError
+from .raster import INT32_MAX, INT32_MIN, PAPER_MAX_ABS
 
 __all__ = ["PolygonsLike", "as_polygons", "check_polygons_in_map", "gt_regions"]
 
@@ -30,59 +31,136 @@ def _open_ring(coords: np.ndarray) -> np.ndarray:
     return coords
 
 
+#: GeoJSON objects nest FeatureCollection > Feature > geometry: 3 levels. Deeper nesting
+#: (or an object holding itself) is refused rather than followed.
+_MAX_GEOJSON_DEPTH = 32
+
+
+def _is_list(obj: Any) -> bool:
+    return isinstance(obj, Sequence) and not isinstance(obj, (str, bytes))
+
+
+def _kind_name(obj: Any) -> str:
+    return type(obj).__name__
+
+
 def _from_geojson(obj: Mapping[str, Any], sample_id: object) -> list[np.ndarray]:
-    kind = obj.get("type")
-    if kind == "FeatureCollection":
-        out: list[np.ndarray] = []
-        for feat in obj.get("features", []):
-            out.extend(_from_geojson(feat, sample_id))
-        return out
-    if kind == "Feature":
-        geom = obj.get("geometry")
-        if not isinstance(geom, Mapping):
-            raise SeLoInputError("GeoJSON Feature without a geometry", sample_id=sample_id)
-        return _from_geojson(geom, sample_id)
-    if kind == "Polygon":
-        rings = obj.get("coordinates")
-        return [_polygon_rings(rings, sample_id)]
-    if kind == "MultiPolygon":
-        return [_polygon_rings(rings, sample_id) for rings in obj.get("coordinates", [])]
-    raise SeLoInputError(
-        f"unsupported GeoJSON object of type {kind!r} (expected Polygon, MultiPolygon, "
-        "Feature or FeatureCollection)",
-        sample_id=sample_id,
-    )
+    """The rings of a GeoJSON object, in order; iterative, so no depth can overflow."""
+    out: list[np.ndarray] = []
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_GEOJSON_DEPTH:
+            raise SeLoInputError(
+                f"GeoJSON objects nested deeper than {_MAX_GEOJSON_DEPTH} levels (or an object "
+                "that contains itself)",
+                sample_id=sample_id,
+            )
+        if not isinstance(item, Mapping):
+            raise SeLoInputError(
+                f"expected a GeoJSON object (a dict with a 'type'), got {_kind_name(item)}",
+                sample_id=sample_id,
+            )
+        kind = item.get("type")
+        if kind == "FeatureCollection":
+            features = item.get("features")
+            if not _is_list(features):
+                raise SeLoInputError(
+                    "GeoJSON FeatureCollection 'features' must be a list, got "
+                    f"{_kind_name(features)}",
+                    sample_id=sample_id,
+                )
+            stack.extend((f, depth + 1) for f in reversed(features))
+        elif kind == "Feature":
+            geom = item.get("geometry")
+            if not isinstance(geom, Mapping):
+                raise SeLoInputError("GeoJSON Feature without a geometry", sample_id=sample_id)
+            stack.append((geom, depth + 1))
+        elif kind == "Polygon":
+            out.append(_polygon_rings(item.get("coordinates"), len(out), sample_id))
+        elif kind == "MultiPolygon":
+            polygons = item.get("coordinates")
+            if not _is_list(polygons):
+                raise SeLoInputError(
+                    "GeoJSON MultiPolygon coordinates must be a list of polygons, got "
+                    f"{_kind_name(polygons)}",
+                    sample_id=sample_id,
+                )
+            for rings in polygons:
+                out.append(_polygon_rings(rings, len(out), sample_id))
+        else:
+            raise SeLoInputError(
+                f"unsupported GeoJSON object of type {kind!r} (expected Polygon, MultiPolygon, "
+                "Feature or FeatureCollection)",
+                sample_id=sample_id,
+            )
+    return out
 
 
-def _polygon_rings(rings: Any, sample_id: object) -> np.ndarray:
-    if not isinstance(rings, Sequence) or len(rings) == 0:
-        raise SeLoInputError("GeoJSON Polygon without coordinates", sample_id=sample_id)
+def _polygon_rings(rings: Any, index: int, sample_id: object) -> np.ndarray:
+    """The outer ring of GeoJSON Polygon coordinates ``[ring, hole, ...]``."""
+    if rings is None or (_is_list(rings) and len(rings) == 0):
+        raise SeLoInputError(
+            "GeoJSON Polygon without coordinates", sample_id=sample_id, polygon=index
+        )
+    if not _is_list(rings) or not all(
+        _is_list(r) and all(_is_list(p) for p in r) for r in rings
+    ):
+        raise SeLoInputError(
+            "GeoJSON Polygon coordinates must be a list of rings, each a list of [x, y] "
+            f"positions (got {_kind_name(rings)}{_shape_hint(rings)})",
+            sample_id=sample_id, polygon=index,
+        )
     if len(rings) > 1:
         raise SeLoInputError(
             "polygons with holes are not supported: the SeLo GT is a list of simple rings",
-            sample_id=sample_id,
+            sample_id=sample_id, polygon=index,
         )
-    return _open_ring(np.asarray(rings[0], dtype=np.float64))
+    try:
+        ring = np.asarray(rings[0], dtype=np.float64)
+    except (TypeError, ValueError, RecursionError):
+        ring = None
+    if ring is None or ring.ndim != 2 or ring.shape[1] < 2:
+        raise SeLoInputError(
+            "GeoJSON ring positions must be [x, y] or [x, y, z] numbers, all alike",
+            sample_id=sample_id, polygon=index,
+        )
+    # [x, y, altitude]: the altitude is dropped, as for shapely geometries with z
+    return _open_ring(np.ascontiguousarray(ring[:, :2]))
+
+
+def _shape_hint(obj: Any) -> str:
+    if not _is_list(obj) or not obj:
+        return ""
+    if all(isinstance(v, (int, float)) for v in obj):
+        return " of numbers"
+    if all(_is_list(v) and v and isinstance(v[0], (int, float)) for v in obj):
+        return " of positions: wrap a single ring in a list"
+    return ""
 
 
 def _from_shapely(geom: Any, sample_id: object) -> list[np.ndarray]:
-    kind = geom.geom_type
-    if kind == "Polygon":
-        if len(geom.interiors) > 0:
+    out: list[np.ndarray] = []
+    stack = [geom]
+    while stack:
+        part = stack.pop()
+        kind = part.geom_type
+        if kind == "Polygon":
+            if len(part.interiors) > 0:
+                raise SeLoInputError(
+                    "polygons with holes are not supported: the SeLo GT is a list of simple "
+                    "rings",
+                    sample_id=sample_id,
+                )
+            out.append(_open_ring(np.asarray(part.exterior.coords, dtype=np.float64)[:, :2]))
+        elif kind in ("MultiPolygon", "GeometryCollection"):
+            stack.extend(reversed(list(part.geoms)))
+        else:
             raise SeLoInputError(
-                "polygons with holes are not supported: the SeLo GT is a list of simple rings",
+                f"unsupported shapely geometry {kind!r} (expected Polygon or MultiPolygon)",
                 sample_id=sample_id,
             )
-        return [_open_ring(np.asarray(geom.exterior.coords, dtype=np.float64)[:, :2])]
-    if kind in ("MultiPolygon", "GeometryCollection"):
-        out: list[np.ndarray] = []
-        for part in geom.geoms:
-            out.extend(_from_shapely(part, sample_id))
-        return out
-    raise SeLoInputError(
-        f"unsupported shapely geometry {kind!r} (expected Polygon or MultiPolygon)",
-        sample_id=sample_id,
-    )
+    return out
 
 
 def _is_shapely(obj: Any) -> bool:
@@ -123,15 +201,33 @@ def _validate(poly: np.ndarray, index: int, sample_id: object) -> np.ndarray:
             f"fewer than 3 distinct vertices ({distinct.shape[0]})",
             sample_id=sample_id, polygon=index,
         )
-    # collinear: every vertex on the line through the first and the farthest vertex (O(M))
-    d = distinct - distinct[0]
-    far = d[int(np.argmax(np.hypot(d[:, 0], d[:, 1])))]
-    cross = d[:, 0] * far[1] - d[:, 1] * far[0]
-    if float(np.max(np.abs(cross))) <= 1e-12 * float(far @ far):
+    if _collinear(distinct):
         raise SeLoInputError(
             "zero-area polygon: all vertices are collinear", sample_id=sample_id, polygon=index
         )
     return np.ascontiguousarray(poly)
+
+
+def _collinear(distinct: np.ndarray) -> bool:
+    """All vertices on one line, up to the rounding of their coordinates (O(M)).
+
+    The line runs through the first vertex and the one farthest from it; a vertex's
+    distance ``h`` from it is its offset along the line's unit normal ``n``. Rounding a
+    coordinate ``c`` (a decimal written as a float, or any arithmetic) moves it by up to
+    ``eps |c|``, across the line by that times the normal's component, so the noise on
+    ``h`` is a few times ``eps (max|x| |n_x| + max|y| |n_y|)``; vertices within 16 times
+    that are on the line. A long thin sliver clear of that noise is a polygon however thin
+    it is for its length (a tolerance relative to the length, ``1e-12 |far|`` as before,
+    called a triangle 50 px high and 2**63 px long collinear).
+    """
+    d = distinct - distinct[0]
+    far = d[int(np.argmax(np.hypot(d[:, 0], d[:, 1])))]
+    length = float(np.hypot(far[0], far[1]))
+    nx, ny = -far[1] / length, far[0] / length
+    h = np.abs(d[:, 0] * nx + d[:, 1] * ny)  # distance across the line
+    mx, my = np.abs(distinct).max(axis=0)
+    noise = np.finfo(np.float64).eps * (mx * abs(nx) + my * abs(ny))
+    return bool(h.max() <= 16 * noise)
 
 
 def as_polygons(polygons: PolygonsLike, *, sample_id: object = None) -> list[np.ndarray]:
@@ -221,7 +317,9 @@ def check_polygons_in_map(
 
     A polygon partly outside is fine (only the inside counts). ``integer=True`` tests the
     vertices truncated toward zero, as the ``"slm"`` rasterizer sees them, and refuses
-    coordinates beyond int32 (which ``np.array(p, np.int32)`` cannot hold).
+    coordinates beyond int32 (which ``np.array(p, np.int32)`` cannot hold);
+    ``integer=False`` (``"paper"``) refuses coordinates beyond ``2**62`` in magnitude
+    (the limit of its exact predicates).
 
     Examples
     --------
@@ -236,10 +334,16 @@ def check_polygons_in_map(
     box = shapely.box(0, 0, w - 1, h - 1)
     for i, poly in enumerate(polygons):
         p = np.trunc(poly) if integer else poly
-        if integer and float(np.max(np.abs(p))) > 2**31 - 1:
+        if integer and (p.min() < INT32_MIN or p.max() > INT32_MAX):
             raise SeLoInputError(
                 "vertex coordinate beyond the int32 range that the official rasterizer "
                 "(np.int32 points) can represent",
+                sample_id=sample_id, polygon=i,
+            )
+        if not integer and float(np.max(np.abs(p))) > PAPER_MAX_ABS:
+            raise SeLoInputError(
+                "vertex coordinate beyond 2**62 in magnitude, the limit of the 'paper' "
+                "convention's exact predicates",
                 sample_id=sample_id, polygon=i,
             )
         ring = shapely.LineString(np.vstack([p, p[:1]]))

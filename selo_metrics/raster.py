@@ -26,14 +26,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._kernels.raster import fill_polys_paper, fill_polys_slm
+from .errors import SeLoInputError
 
 __all__ = ["CONVENTIONS", "gt_mask"]
 
 CONVENTIONS = ("slm", "paper")
 
-_INT32_MIN = -(2**31)
-_INT32_MAX = 2**31 - 1
-_PAPER_MAX_ABS = float(2**62)
+#: the coordinates each convention can rasterize: ``np.int32`` points (``"slm"``), the
+#: exact predicates' range (``"paper"``)
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+PAPER_MAX_ABS = float(2**62)
 
 
 def _concat(polygons: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -81,10 +84,11 @@ def gt_mask(
     Raises
     ------
     ValueError
-        For an unknown ``convention``; a negative size; a NaN or infinite vertex; with
-        ``"slm"``, a coordinate whose truncation does not fit in int32
-        (``np.array(p, np.int32)`` cannot represent it); with ``"paper"``, a coordinate
-        beyond ``2**62`` in magnitude.
+        An unknown ``convention``, a negative size, a wrong ``out``.
+    SeLoInputError
+        (a ``ValueError``) A NaN or infinite vertex; with ``"slm"``, a coordinate whose
+        truncation does not fit in int32 (``np.array(p, np.int32)`` cannot represent it);
+        with ``"paper"``, a coordinate beyond ``2**62`` in magnitude.
 
     Notes
     -----
@@ -141,19 +145,19 @@ def gt_mask(
         return mask
     vertices, offsets = _concat(polygons)
     if not np.isfinite(vertices).all():
-        raise ValueError("polygon vertices must be finite")
+        raise SeLoInputError("polygon vertices must be finite")
     if convention == "slm":
         truncated = np.trunc(vertices)
-        if truncated.size and (truncated.min() < _INT32_MIN or truncated.max() > _INT32_MAX):
-            raise ValueError(
+        if truncated.size and (truncated.min() < INT32_MIN or truncated.max() > INT32_MAX):
+            raise SeLoInputError(
                 "a vertex coordinate does not fit in int32 after truncation; the 'slm' "
                 "convention (OpenCV's fillPoly on np.int32 points) is undefined there"
             )
         fill_polys_slm(mask, truncated.astype(np.int64), offsets)
     else:
-        if vertices.size and np.abs(vertices).max() > _PAPER_MAX_ABS:
-            raise ValueError(
-                f"a vertex coordinate exceeds {_PAPER_MAX_ABS:.3g} in magnitude; the 'paper' "
+        if vertices.size and np.abs(vertices).max() > PAPER_MAX_ABS:
+            raise SeLoInputError(
+                f"a vertex coordinate exceeds {PAPER_MAX_ABS:.3g} in magnitude; the 'paper' "
                 "convention's exact predicates support |coordinate| <= 2**62"
             )
         fill_polys_paper(mask, vertices, offsets)

@@ -37,7 +37,7 @@ BAD_GT = {
     "number": (3.5, "expected a list of polygons", None),
     "geojson hole": ({"type": "Polygon", "coordinates": [
         [[0, 0], [90, 0], [90, 90], [0, 90], [0, 0]],
-        [[10, 10], [20, 10], [20, 20], [10, 10]]]}, "holes", None),
+        [[10, 10], [20, 10], [20, 20], [10, 10]]]}, "holes", 0),
     "geojson point": ({"type": "Point", "coordinates": [1, 2]}, "unsupported GeoJSON", None),
 }
 
@@ -103,3 +103,144 @@ def test_integer_map_is_accepted_like_uint8():
     a = selo_metrics.evaluate(GRAY, [SQUARE])
     b = selo_metrics.evaluate(GRAY.astype(np.int64), [SQUARE])
     assert a == b
+
+
+# ------------------------------------------------------------------------------------------
+# issue 13, item 13: every such error a SeLoInputError naming the sample, in plain words
+# ------------------------------------------------------------------------------------------
+
+
+def _ring(p):
+    return [list(v) for v in p] + [list(p[0])]
+
+
+def _nested_features(depth):
+    obj = {"type": "Polygon", "coordinates": [_ring(SQUARE)]}
+    for _ in range(depth):
+        obj = {"type": "Feature", "geometry": obj}
+    return obj
+
+
+def _nested_collections(depth):
+    obj = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [_ring(SQUARE)]}}
+    for _ in range(depth):
+        obj = {"type": "FeatureCollection", "features": [obj]}
+    return obj
+
+
+def _self_containing():
+    obj = {"type": "FeatureCollection", "features": []}
+    obj["features"].append(obj)
+    return obj
+
+
+def _nested_list(depth):
+    obj = [0.0, 0.0]
+    for _ in range(depth):
+        obj = [obj]
+    return obj
+
+
+MORE_BAD_GT = {
+    "MultiPolygon null coordinates": (
+        {"type": "MultiPolygon", "coordinates": None}, "MultiPolygon coordinates"),
+    "FeatureCollection null features": (
+        {"type": "FeatureCollection", "features": None}, "features"),
+    "null position": (
+        {"type": "Polygon", "coordinates": [[[0, 0], None, [50, 50], [0, 0]]]}, "positions"),
+    "ragged positions": (
+        {"type": "Polygon", "coordinates": [[[0, 0], [9, 0, 1], [50, 50], [0, 0]]]},
+        "positions"),
+    "1-number positions": (
+        {"type": "Polygon", "coordinates": [[[0], [9], [50], [0]]]}, "positions"),
+    "string coordinates": (
+        {"type": "Polygon", "coordinates": "abc"}, "list of rings"),
+    "a ring instead of rings": (
+        {"type": "Polygon", "coordinates": _ring(SQUARE)}, "list of rings"),
+    "numbers instead of polygons": (
+        {"type": "MultiPolygon", "coordinates": [1, 2, 3]}, "list of rings"),
+    "a feature that is a list": (
+        {"type": "FeatureCollection", "features": [[1, 2]]}, "GeoJSON object"),
+    "2000-deep features": (_nested_features(2000), "nested deeper"),
+    "2000-deep collections": (_nested_collections(2000), "nested deeper"),
+    "a collection holding itself": (_self_containing(), "nested deeper"),
+    "2000-deep coordinates": (
+        {"type": "Polygon", "coordinates": [_nested_list(2000)]}, "positions"),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE_BAD_GT))
+def test_malformed_geojson_is_a_clear_input_error(name):
+    polygons, needle = MORE_BAD_GT[name]
+    with pytest.raises(SeLoInputError) as info:
+        selo_metrics.evaluate(GRAY, polygons, sample_id="g1")
+    assert needle in str(info.value) and info.value.sample_id == "g1"
+    assert "holes" not in str(info.value)
+
+
+def test_only_a_real_second_ring_is_called_a_hole():
+    with pytest.raises(SeLoInputError, match="holes are not supported"):
+        selo_metrics.as_polygons({"type": "Polygon", "coordinates": [
+            _ring(SQUARE), _ring([(30, 30), (40, 30), (40, 40)])]})
+
+
+def test_paper_coordinates_beyond_2_62_are_an_input_error_naming_the_polygon():
+    poly = [[(0, 0), (50, 0), (0, 50)], [(0, 0), (2.0**63, 0), (0, 50)]]
+    with pytest.raises(SeLoInputError, match=r"2\*\*62") as info:
+        selo_metrics.evaluate(GRAY, poly, convention="paper", sample_id="p")
+    assert info.value.sample_id == "p" and info.value.polygon == 1
+
+
+def test_gt_mask_refuses_with_seloinputerror():
+    from selo_metrics.raster import gt_mask
+
+    big = np.array([[0.0, 0.0], [2.0**63, 0.0], [0.0, 50.0]])
+    with pytest.raises(SeLoInputError, match=r"2\*\*62"):
+        gt_mask([big], (10, 10), convention="paper")
+    with pytest.raises(SeLoInputError, match="int32"):
+        gt_mask([big], (10, 10))
+
+
+BAD_PARAMS = {
+    "rsu_alpha": [-1, 0, math.nan, math.inf, "0.7", True, None],
+    "rsu_eps": [0, -1e-7, math.nan, math.inf],
+    "expand_factor": [0, -1.5, math.nan, math.inf],
+    "threshold": [-0.1, 1.5, math.nan],
+    "ras_beta": [0, -3, math.nan, math.inf, 1e4],
+    "rda_eta": [-0.5, math.nan, math.inf],
+    "w_su": [-0.1, math.nan, math.inf, "x"],
+    "w_as": [-1, math.nan],
+    "w_da": [math.inf],
+    "box_size": [0, 258, 2.5, True, "50"],
+    "box_passes": [-1, 1.0, True],
+    "max_window": [0, 2.0, False],
+    "integer_geometry": ["no", 1, None],
+    "rda_halve_all": ["yes", 0],
+    "gt_fill": ["opencv", 3],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [(k, v) for k, vs in BAD_PARAMS.items() for v in vs],
+    ids=lambda v: repr(v),
+)
+def test_out_of_range_parameters_are_refused_naming_the_sample(name, value):
+    with pytest.raises(SeLoInputError, match=name) as info:
+        selo_metrics.evaluate(GRAY, [SQUARE], sample_id="k", **{name: value})
+    assert info.value.sample_id == "k"
+
+
+def test_numpy_scalars_are_valid_parameters():
+    a = selo_metrics.evaluate(GRAY, [SQUARE], box_size=np.int64(50), rsu_alpha=np.float32(0.5),
+                              box_passes=np.uint8(5), ras_beta=np.float64(3))
+    b = selo_metrics.evaluate(GRAY, [SQUARE], box_size=50, rsu_alpha=float(np.float32(0.5)),
+                              box_passes=5, ras_beta=3.0)
+    assert (a.rsu, a.ras, a.rda, a.rmi) == (b.rsu, b.ras, b.rda, b.rmi)
+
+
+def test_edge_parameters_score_finite_values():
+    for params in ({"threshold": 0.0}, {"threshold": 1.0}, {"rda_eta": 0.0},
+                   {"ras_beta": 700.0}, {"ras_beta": 1e-9}, {"w_su": 0.0}, {"rsu_alpha": 1e-300},
+                   {"rsu_eps": 1e300}, {"box_passes": 0}):
+        r = selo_metrics.evaluate(GRAY, [SQUARE], **params)
+        assert all(math.isfinite(v) for v in (r.rsu, r.ras, r.rda, r.rmi)), params

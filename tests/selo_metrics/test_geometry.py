@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import selo_metrics
 from selo_metrics import as_polygons
@@ -67,3 +69,70 @@ def test_collinearity_check_is_linear_in_vertices():
     line = np.c_[np.arange(100_000.0), 2 * np.arange(100_000.0) + 3]
     with pytest.raises(selo_metrics.SeLoInputError, match="collinear"):
         as_polygons([line])
+
+
+# ------------------------------------------------------------------------------------------
+# GeoJSON altitude; slivers are not collinear (issue 13, item 13)
+# ------------------------------------------------------------------------------------------
+
+
+def test_geojson_positions_with_altitude_drop_it_like_shapely_does():
+    with_z = {"type": "Polygon", "coordinates": [[[x, y, 7.5] for x, y in ring(A)]]}
+    shapely_z = shapely.Polygon([(x, y, 7.5) for x, y in A])
+    assert [p.tolist() for p in as_polygons(with_z)] == [np.array(A).tolist()]
+    assert [p.tolist() for p in as_polygons([shapely_z])] == [np.array(A).tolist()]
+    assert selo_metrics.evaluate(GRAY, with_z) == selo_metrics.evaluate(GRAY, [A])
+
+
+def _sliver(a, b, offset):
+    """A triangle: the segment a-b and its midpoint moved ``offset`` across it."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    d = b - a
+    n = np.array([-d[1], d[0]]) / np.hypot(*d)
+    return np.array([a, b, (a + b) / 2 + offset * n])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)),
+    st.floats(0, 2 * np.pi),
+    st.floats(10, 1e7),
+    st.floats(-14.5, -7),
+)
+def test_long_thin_slivers_are_polygons_and_shapely_agrees(start, angle, length, log_rel):
+    """A sliver 1e-7 .. 3e-15 of its length wide, if its width stands clear of the
+    coordinates' rounding (64 units in the last place of the largest one), is a polygon;
+    shapely agrees it is valid with a positive area."""
+    a = np.array(start)
+    b = a + length * np.array([np.cos(angle), np.sin(angle)])
+    poly = _sliver(a, b, length * 10.0**log_rel)
+    assume(length * 10.0**log_rel >= 64 * np.spacing(np.abs(poly).max()))
+    geom = shapely.Polygon(poly)
+    assert geom.is_valid and geom.area > 0
+    assume(np.unique(poly, axis=0).shape[0] == 3)
+    assert as_polygons([poly])[0].shape == (3, 2)
+
+
+def test_the_issue_sliver_and_a_far_away_one_pass():
+    assert as_polygons([[(0, 0), (2.0**63, 0), (0, 50)]])[0].shape == (3, 2)
+    far = np.array([[1e9, 1e9], [1e9 + 3000, 1e9], [1e9 + 1500, 1e9 + 1e-3]])
+    assert shapely.Polygon(far).area > 0
+    assert as_polygons([far])[0].shape == (3, 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(st.integers(-10**6, 10**6), st.integers(-10**6, 10**6)),
+    st.tuples(st.integers(-1000, 1000), st.integers(-1000, 1000)),
+    st.lists(st.integers(-10**4, 10**4), min_size=3, max_size=8, unique=True),
+    st.sampled_from([1.0, 0.1, 1 / 3, 2.0**-20, 1e5]),
+)
+def test_points_on_one_line_are_collinear_even_after_rounding(origin, step, ks, scale):
+    """Vertices origin + k * step (exactly collinear on the integers), scaled by a factor
+    that rounds them: still refused, and shapely finds no area beyond rounding noise."""
+    assume(step != (0, 0))
+    poly = (np.array(origin, float) + np.outer(ks, step)) * scale
+    with pytest.raises(selo_metrics.SeLoInputError, match="collinear"):
+        as_polygons([poly])
+    extent = np.ptp(poly, axis=0).max()
+    assert shapely.Polygon(poly).area <= 1e-9 * extent * extent
