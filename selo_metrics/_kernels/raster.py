@@ -195,48 +195,125 @@ def _collect_edges_slm(mask, vertices, offsets):
 
 
 @_jit
+def _fill_row_by_counts(row, vals, n, shift, cnt_le, cnt_lt):
+    """Even-odd spans of a row from unsorted crossings, in O(n + W): no sort.
+
+    With the crossings sorted, ``v_0 <= v_1 <= ...``, the spans are
+    ``[ceil(v_j / 2**shift), floor(v_{j+1} / 2**shift)]`` for even ``j <= n - 2``. Pixel
+    ``c`` (at ``X = c << shift``) lies in one exactly when some even ``j`` has
+    ``v_j <= X <= v_{j+1}``, i.e. ``lt - 1 <= j <= le - 1`` (and ``j <= n - 2``), where
+    ``le`` / ``lt`` count the crossings ``<= X`` / ``< X``: two running counts over
+    histograms of ``ceil(v / 2**shift)`` and ``floor(v / 2**shift) + 1``. The same pixels
+    as sorting and pairing, for every input.
+    """
+    width = row.shape[0]
+    cnt_le[: width + 1] = 0
+    cnt_lt[: width + 1] = 0
+    one = (np.int64(1) << shift) - 1
+    for i in range(n):
+        v = vals[i]
+        a = (v + one) >> shift  # smallest c with v <= X
+        b = (v >> shift) + 1  # smallest c with v < X
+        cnt_le[min(max(a, 0), width)] += 1
+        cnt_lt[min(max(b, 0), width)] += 1
+    le = 0
+    lt = 0
+    for c in range(width):
+        le += cnt_le[c]
+        lt += cnt_lt[c]
+        s = max(lt - 1, 0)
+        e = min(le - 1, n - 2)
+        if s <= e and (s % 2 == 0 or s + 1 <= e):
+            row[c] = 1
+
+
+@_jit
+def _sort_active(xs, dxs, y1s, na):
+    """Sort the active edges by ``xs[:na]`` (``dxs``, ``y1s`` moved alike); False if that took
+    too many moves (the arrays are then only partly sorted).
+
+    Insertion sort: linear when the order barely changed since the previous row (the usual
+    case). Edges that cross each other between rows cost one move per crossing, which made
+    a self-intersecting polygon of many vertices quadratic; past ``na + 64`` moves the
+    caller takes another route instead.
+    """
+    budget = na + 64
+    for j in range(1, na):
+        xv = xs[j]
+        dv = dxs[j]
+        yv = y1s[j]
+        i = j - 1
+        while i >= 0 and xs[i] > xv:
+            xs[i + 1] = xs[i]
+            dxs[i + 1] = dxs[i]
+            y1s[i + 1] = y1s[i]
+            i -= 1
+        budget -= j - 1 - i
+        xs[i + 1] = xv
+        dxs[i + 1] = dv
+        y1s[i + 1] = yv
+        if budget < 0:
+            return False
+    return True
+
+
+@_jit
 def _fill_edges_slm(mask, ey0, ey1, ex, edx):
-    """Even-odd scanline fill; span ends rounded from fixed point as OpenCV does."""
-    height = mask.shape[0]
+    """Even-odd scanline fill; span ends rounded from fixed point as OpenCV does.
+
+    The active edges' x, dx and last row are kept side by side in x order; x steps by dx
+    each row (integer arithmetic: the same as ``x0 + n dx``). A row's cost is linear in its
+    active edges (plus the row's width when they cross a lot), so a polygon's fill costs
+    about the rows its edges span, not the square of its vertices.
+    """
+    height, width = mask.shape
     ne = ey0.shape[0]
     if ne < 2:
         return
     order = np.argsort(ey0, kind="mergesort")
     y_start = max(ey0[order[0]], np.int64(0))
     y_stop = min(ey1.max(), np.int64(height))
-    active = np.empty(ne, np.int64)
     xs = np.empty(ne, np.int64)
+    dxs = np.empty(ne, np.int64)
+    y1s = np.empty(ne, np.int64)
+    cnt_le = np.empty(width + 1, np.int64)
+    cnt_lt = np.empty(width + 1, np.int64)
     na = 0
     k = 0
+    counted = False
     for y in range(y_start, y_stop):
-        # drop the edges that ended, keeping the previous row's x order
+        # drop the edges that ended, step the others to this row, keeping their order
         m = 0
         for j in range(na):
-            if ey1[active[j]] > y:
-                active[m] = active[j]
+            if y1s[j] > y:
+                xs[m] = xs[j] + dxs[j]
+                dxs[m] = dxs[j]
+                y1s[m] = y1s[j]
                 m += 1
         na = m
         while k < ne and ey0[order[k]] <= y:
-            if ey1[order[k]] > y:  # (edges wholly above row 0 never become active)
-                active[na] = order[k]
+            e = order[k]
+            if ey1[e] > y:  # (edges wholly above row 0 never become active)
+                xs[na] = ex[e] + (y - ey0[e]) * edx[e]
+                dxs[na] = edx[e]
+                y1s[na] = ey1[e]
                 na += 1
             k += 1
-        # x of every active edge on this row (x0 + n dx == n steps of x += dx)
-        for j in range(na):
-            e = active[j]
-            xs[j] = ex[e] + (y - ey0[e]) * edx[e]
-        # insertion sort (nearly sorted from the previous row)
-        for j in range(1, na):
-            xv = xs[j]
-            ev = active[j]
-            i = j - 1
-            while i >= 0 and xs[i] > xv:
-                xs[i + 1] = xs[i]
-                active[i + 1] = active[i]
-                i -= 1
-            xs[i + 1] = xv
-            active[i + 1] = ev
         row = mask[y]
+        crowded = na * 8 > width
+        if crowded and counted:  # the previous row crossed a lot: this one likely too
+            _fill_row_by_counts(row, xs, na, XY_SHIFT, cnt_le, cnt_lt)
+            continue
+        counted = False
+        if not _sort_active(xs, dxs, y1s, na):
+            if crowded:  # many crossings: count them per column, O(na + W), no sort
+                _fill_row_by_counts(row, xs, na, XY_SHIFT, cnt_le, cnt_lt)
+                counted = True
+                continue
+            perm = np.argsort(xs[:na])  # O(na log na); the next row starts sorted
+            xs[:na] = xs[:na][perm]
+            dxs[:na] = dxs[:na][perm]
+            y1s[:na] = y1s[:na][perm]
         for j in range(0, na - 1, 2):
             _fill_span(row, (xs[j] + (XY_ONE - 1)) >> XY_SHIFT, xs[j + 1] >> XY_SHIFT)
 
@@ -266,6 +343,8 @@ def fill_polys_slm(mask, vertices, offsets):
 _EPS = 2.0**-53
 _CCW_ERRBOUND_A = (3.0 + 16.0 * _EPS) * _EPS
 _SPLITTER = 134217729.0  # 2^27 + 1
+_CROSS_ERR = 8.0 * 2.0**-53
+_TINY = 2.0**-1000  # (underflow: see gt_mask's notes)
 
 
 @_jit
@@ -356,12 +435,22 @@ def _crossing_key(y, xa, ya, xb, yb, width):
     ``2 floor(x*)`` when x* is an integer, ``2 floor(x*) + 1`` otherwise, clamped to
     ``[-1, 2 width + 1]``; ``x* > x`` exactly when ``key > 2 x``.
     """
-    approx = xa + (y - ya) * (xb - xa) / (yb - ya)
+    r = (y - ya) * (xb - xa) / (yb - ya)
+    approx = xa + r
     if approx < -2.0:
         return np.int64(-1)
     if approx > width + 1.0:
         return np.int64(2 * width + 1)
     c = np.int64(np.floor(approx))
+    # Five roundings give r within 5u |r| of its exact value, the sum adds u |approx|
+    # (u = 2**-53): 8u (|r| + |approx|) bounds the error with room to spare. No integer
+    # within that of approx: floor(x*) = c and x* is not an integer, decided without the
+    # exact predicates (most crossings); else they decide.
+    bound = _CROSS_ERR * (abs(r) + abs(approx)) + _TINY
+    if approx - bound > c and approx + bound < c + 1:
+        if c >= width:
+            return np.int64(2 * width + 1)
+        return 2 * c + 1 if c >= 0 else np.int64(-1)
     fy = np.float64(y)
     # sign(orient) == sign(x - x*) since yb > ya
     while _orient_sign(np.float64(c + 1), fy, xa, ya, xb, yb) <= 0:
@@ -378,9 +467,10 @@ def _crossing_key(y, xa, ya, xb, yb, width):
 
 
 @_jit
-def _fill_poly_paper(mask, vertices, start, stop, xa, ya, xb, yb, keys, active):
+def _fill_poly_paper(mask, vertices, start, stop, ea, keys, act, cnt_le, cnt_lt):
     height, width = mask.shape
-    # the vertices and horizontal edges lying on integer rows belong to the boundary
+    # the vertices and horizontal edges lying on integer rows belong to the boundary;
+    # ea[e] = (x, y) of the lower end, (x, y) of the upper end of every other edge
     ne = 0
     for i in range(start, stop):
         j = i - 1 if i > start else stop - 1
@@ -402,45 +492,49 @@ def _fill_poly_paper(mask, vertices, start, stop, xa, ya, xb, yb, keys, active):
         if y0 == np.floor(y0) and x0 == np.floor(x0) and 0.0 <= y0 < height and 0.0 <= x0 < width:
             mask[int(y0), int(x0)] = 1
         if y0 < y1:
-            xa[ne] = x0
-            ya[ne] = y0
-            xb[ne] = x1
-            yb[ne] = y1
+            ea[ne, 0] = x0
+            ea[ne, 1] = y0
+            ea[ne, 2] = x1
+            ea[ne, 3] = y1
         else:
-            xa[ne] = x1
-            ya[ne] = y1
-            xb[ne] = x0
-            yb[ne] = y0
+            ea[ne, 0] = x1
+            ea[ne, 1] = y1
+            ea[ne, 2] = x0
+            ea[ne, 3] = y0
         ne += 1
     if ne < 2:
         return
     # rows: an edge crosses row y when ya <= y < yb (half-open, even-odd)
-    order = np.argsort(ya[:ne], kind="mergesort")
-    y_first = max(np.ceil(ya[order[0]]), 0.0)
-    y_last = min(np.ceil(yb[:ne].max()) - 1.0, height - 1.0)
+    order = np.argsort(ea[:ne, 1], kind="mergesort")
+    y_first = max(np.ceil(ea[order[0], 1]), 0.0)
+    y_last = min(np.ceil(ea[:ne, 3].max()) - 1.0, height - 1.0)
     if y_first > y_last:
         return
     na = 0
     k = 0
     for y in range(int(y_first), int(y_last) + 1):
         fy = np.float64(y)
+        # the active edges side by side (no gathers over all edges per row)
         m = 0
         for j in range(na):
-            if yb[active[j]] > fy:
-                active[m] = active[j]
+            if act[j, 3] > fy:
+                if m != j:
+                    act[m] = act[j]
                 m += 1
         na = m
-        while k < ne and ya[order[k]] <= fy:
+        while k < ne and ea[order[k], 1] <= fy:
             e = order[k]
-            if yb[e] > fy:
-                active[na] = e
+            if ea[e, 3] > fy:
+                act[na] = ea[e]
                 na += 1
             k += 1
         for j in range(na):
-            e = active[j]
-            keys[j] = _crossing_key(fy, xa[e], ya[e], xb[e], yb[e], width)
-        keys_row = np.sort(keys[:na])
+            keys[j] = _crossing_key(fy, act[j, 0], act[j, 1], act[j, 2], act[j, 3], width)
         row = mask[y]
+        if na * 8 > width:  # many crossings: count them per column, O(na + W), no sort
+            _fill_row_by_counts(row, keys, na, 1, cnt_le, cnt_lt)
+            continue
+        keys_row = np.sort(keys[:na])
         for j in range(0, na - 1, 2):
             # ceil of the left crossing .. floor of the right crossing
             _fill_span(row, (keys_row[j] + 1) >> 1, keys_row[j + 1] >> 1)
@@ -460,14 +554,12 @@ def fill_polys_paper(mask, vertices, offsets):
         Polygon ``p`` is ``vertices[offsets[p]:offsets[p + 1]]``.
     """
     n = vertices.shape[0]
-    xa = np.empty(n, np.float64)
-    ya = np.empty(n, np.float64)
-    xb = np.empty(n, np.float64)
-    yb = np.empty(n, np.float64)
+    ea = np.empty((n, 4), np.float64)
+    act = np.empty((n, 4), np.float64)
     keys = np.empty(n, np.int64)
-    active = np.empty(n, np.int64)
+    cnt_le = np.empty(mask.shape[1] + 1, np.int64)
+    cnt_lt = np.empty(mask.shape[1] + 1, np.int64)
     for p in range(offsets.shape[0] - 1):
         if offsets[p + 1] > offsets[p]:
-            _fill_poly_paper(
-                mask, vertices, offsets[p], offsets[p + 1], xa, ya, xb, yb, keys, active
-            )
+            _fill_poly_paper(mask, vertices, offsets[p], offsets[p + 1], ea, keys, act, cnt_le,
+                             cnt_lt)

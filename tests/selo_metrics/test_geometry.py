@@ -136,3 +136,61 @@ def test_points_on_one_line_are_collinear_even_after_rounding(origin, step, ks, 
         as_polygons([poly])
     extent = np.ptp(poly, axis=0).max()
     assert shapely.Polygon(poly).area <= 1e-9 * extent * extent
+
+
+def _official_region(points, expand_factor=1.5):
+    """SLM._get_region_center_radius, as the official code writes it (reference/slm)."""
+    from functools import reduce
+
+    mid_x = int(reduce(lambda x, y: x + y, np.array(points)[:, 0]) / len(points))
+    mid_y = int(reduce(lambda x, y: x + y, np.array(points)[:, 1]) / len(points))
+    radius = int(np.mean([np.linalg.norm(np.array(point) - np.array([mid_x, mid_y]))
+                          for point in points]) * expand_factor)
+    return mid_x, mid_y, radius
+
+
+@pytest.mark.parametrize("kind", ["int", "float", "half", "mixed"])
+def test_regions_are_the_official_arithmetic_bit_for_bit(kind):
+    rng = np.random.default_rng(len(kind))
+    for m in (3, 7, 1000, 60_000):
+        pts = rng.uniform(-3000, 9000, (m, 2))
+        if kind == "int":
+            pts = np.round(pts)
+        elif kind == "half":
+            pts = np.round(pts * 2) / 2
+        elif kind == "mixed":
+            pts[::2] = np.round(pts[::2])
+        for factor in (1.5, 0.7):
+            want = _official_region(pts.tolist() if kind != "int" else pts.astype(int).tolist(),
+                                    factor)
+            assert selo_metrics.gt_regions([pts], expand_factor=factor) == [want]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_paper_regions_equal_the_per_vertex_formula(seed):
+    """The paper convention's float radius: the same bits as the per-vertex loop."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, 500, (5000, 2))
+    pts[:2000] = np.round(pts[:2000])
+    from functools import reduce
+
+    cx = float(reduce(lambda a, b: a + b, pts[:, 0]) / len(pts))
+    cy = float(reduce(lambda a, b: a + b, pts[:, 1]) / len(pts))
+    r = float(np.mean([np.linalg.norm(np.array(v) - np.array([cx, cy])) for v in pts.tolist()])
+              * 1.5)
+    assert selo_metrics.gt_regions([pts], integer=False) == [(cx, cy, r)]
+
+
+def test_vertex_distances_are_numpys_norm_bit_for_bit():
+    """Each distance as np.linalg.norm gives it (a BLAS dot that may fuse multiply-add: on
+    this project's machines about 8 % of random float rows differ from sqrt(x*x + y*y));
+    the radius's mean and int() would hide a one-ulp slip, so the distances are compared."""
+    from selo_metrics.geometry import _vertex_distances
+
+    rng = np.random.default_rng(11)
+    pts = rng.uniform(-3000, 9000, (20_000, 2))
+    pts[::3] = np.round(pts[::3])
+    for centre in (np.array([17, -4]), np.array([17.25, -4.5]), np.array([3.3, 1e-3])):
+        want = np.array([np.linalg.norm(np.array(v) - centre) for v in pts.tolist()])
+        got = _vertex_distances(pts, centre)
+        assert got.tobytes() == want.tobytes()

@@ -380,3 +380,101 @@ def test_errors():
         gt_mask([SQUARE * 1e20], (5, 5), convention="paper")
     # the paper convention has no int32 limit
     assert gt_mask([SQUARE * 1e10], (5, 5), convention="paper").sum() == 0
+
+
+# ------------------------------------------------------------------------------------------
+# many vertices, many crossings (issue 13, item 6): every route of the fill
+# ------------------------------------------------------------------------------------------
+
+
+def _tangle(rng, n, shape, reach=0.2):
+    """One self-intersecting polygon of ``n`` random vertices around a map of ``shape``."""
+    height, width = shape
+    return [np.column_stack([rng.uniform(-reach * width, (1 + reach) * width, n),
+                             rng.uniform(-reach * height, (1 + reach) * height, n)])]
+
+
+# tall maps: rows crowded with crossings, counted per column; wide maps: sorted rows whose
+# order changes too much for the insertion sort, re-sorted
+TANGLE_SHAPES = [(14, 9), (9, 140), (40, 31), (3, 300)]
+
+
+@pytest.mark.parametrize("shape", TANGLE_SHAPES)
+@pytest.mark.parametrize("n", [40, 150])
+def test_slm_tangles_match_the_reference_and_opencv(shape, n):
+    rng = np.random.default_rng(n * 1000 + shape[1])
+    cv2 = _cv2_or_none()
+    for _ in range(8):
+        polygons = _tangle(rng, n, shape)
+        got = gt_mask(polygons, shape)
+        np.testing.assert_array_equal(got, _slm_ref(polygons, shape))
+        if cv2 is not None:
+            expected = np.zeros(shape, np.uint8)
+            cv2.fillPoly(expected, [np.array(p, np.int32) for p in polygons], 1)
+            np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (6, 90), (12, 12)])
+@pytest.mark.parametrize("grid", [2.0**-3, 0.1])
+def test_paper_tangles_match_the_exact_reference(shape, grid):
+    rng = np.random.default_rng(int(1 / grid) + shape[1])
+    for _ in range(4):
+        polygons = [np.round(p / grid) * grid for p in _tangle(rng, 30, shape)]
+        np.testing.assert_array_equal(
+            gt_mask(polygons, shape, convention="paper"), _paper_ref(polygons, shape)
+        )
+
+
+@HYPOTHESIS
+@given(scenes(grid=2.0**-10, max_side=6, reach=1e6))
+def test_paper_kernel_matches_reference_with_far_vertices(scene):
+    # edges from far outside: large |x| makes the float crossing's rounding error large,
+    # which the kernel's shortcut must account for before trusting it
+    polygons, shape = scene
+    np.testing.assert_array_equal(
+        gt_mask(polygons, shape, convention="paper"), _paper_ref(polygons, shape)
+    )
+
+
+def test_slm_opencv_on_large_tangles():
+    cv2 = pytest.importorskip("cv2", reason="OpenCV not installed: optional cross-check")
+    rng = np.random.default_rng(7)
+    for shape, n in (((200, 150), 2000), ((40, 500), 1500), ((300, 30), 4000)):
+        polygons = _tangle(rng, n, shape, reach=1.0)
+        expected = np.zeros(shape, np.uint8)
+        cv2.fillPoly(expected, [np.array(p, np.int32) for p in polygons], 1)
+        np.testing.assert_array_equal(gt_mask(polygons, shape), expected)
+
+
+_FILL_IN_CHILD = """
+import sys
+import numpy as np
+from selo_metrics.raster import gt_mask
+poly = np.random.default_rng(0).uniform(0, 1000, (int(sys.argv[1]), 2))
+print(int(gt_mask([poly], (200, 1000)).sum()))
+"""
+
+
+def test_a_million_crossing_vertices_fill_in_bounded_time():
+    """Guard against the quadratic fill (every row re-sorting ~300k edges that all cross):
+    it took hours; now a few seconds. The limit is many times the measured time, in a child
+    process so that a regression fails instead of hanging the suite."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2]),
+                                         env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-c", _FILL_IN_CHILD, "1000000"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert 0 < int(proc.stdout) < 200 * 1000
+
+
+def _cv2_or_none():
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
