@@ -254,17 +254,20 @@ def _read_image(fh: BinaryIO, kind: str) -> np.ndarray:
             raise ValueError(str(exc)) from None
         src = io.BytesIO(data)
     with warnings.catch_warnings():
-        # maps of 1k-10k pixels a side pass Pillow's 89 Mpx warning threshold
+        # maps of 1k-10k pixels a side pass Pillow's 89 Mpx warning threshold; Pillow's
+        # warnings about damaged metadata say nothing about the pixels, which are read
+        # (as OpenCV reads them) or refused
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)
         im = Image.open(src)
-    with im:
-        if kind == "JPEG":
-            orientation = exif_orientation(im.info.get("exif"))  # APP1 only, not XMP
-            gray = _read_jpeg(im)
-        elif kind == "PNG":
-            gray = _read_png(im)
-        else:
-            return _read_tiff(im)
+        with im:
+            if kind == "JPEG":
+                orientation = exif_orientation(im.info.get("exif"))  # APP1 only, not XMP
+                gray = _read_jpeg(im)
+            elif kind == "PNG":
+                gray = _read_png(im)
+            else:
+                return _read_tiff(im)
     return _orient(gray, orientation)
 
 
@@ -283,10 +286,12 @@ def _read_npy(fh: BinaryIO) -> np.ndarray:
         raise MapReadError(_NPY_OBJECTS)
     try:
         arr = np.load(fh, allow_pickle=False)
-    except ValueError as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # np.load's header parser raises what it meets (TokenError...)
         if "pickle" in str(exc):  # a header version this module does not parse itself
             raise MapReadError(_NPY_OBJECTS) from None
-        raise
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
     if arr.ndim != 2:
         raise MapReadError(f".npy array must be 2-D (H, W), got shape {arr.shape}")
     return arr
@@ -307,8 +312,8 @@ def _npy_holds_objects(fh: BinaryIO) -> bool:
             dtype = npy_format.read_array_header_2_0(fh)[2]
         else:
             return False
-    except (ValueError, EOFError, SyntaxError, TypeError):
-        return False  # np.load names the damage
+    except Exception:  # a damaged header (the parser raises TokenError too): np.load says
+        return False
     finally:
         fh.seek(0)
     return bool(dtype.hasobject)
