@@ -376,5 +376,8 @@ def attention_centers(
     >>> attention_centers(g)
     [(252, 202)]
     """
-    conv = resolve_convention(convention, **params)
+    try:
+        conv = resolve_convention(convention, **params)
+    except SeLoInputError as exc:
+        raise exc.with_sample(sample_id) from None
     return _centres(conv, as_map(prob_map, sample_id=sample_id))

@@ -244,3 +244,9 @@ def test_edge_parameters_score_finite_values():
                    {"rsu_eps": 1e300}, {"box_passes": 0}):
         r = selo_metrics.evaluate(GRAY, [SQUARE], **params)
         assert all(math.isfinite(v) for v in (r.rsu, r.ras, r.rda, r.rmi)), params
+
+
+def test_attention_centers_names_the_sample_in_parameter_errors():
+    with pytest.raises(SeLoInputError, match="box_size") as info:
+        selo_metrics.attention_centers(GRAY, box_size=0, sample_id="a1")
+    assert info.value.sample_id == "a1" and "sample 'a1'" in str(info.value)
