@@ -455,6 +455,7 @@ print(int(gt_mask([poly], (200, 1000)).sum()))
 """
 
 
+@pytest.mark.slow
 def test_a_million_crossing_vertices_fill_in_bounded_time():
     """Guard against the quadratic fill (every row re-sorting ~300k edges that all cross):
     it took hours; now a few seconds. The limit is many times the measured time, in a child
