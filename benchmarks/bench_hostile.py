@@ -61,7 +61,7 @@ def _float_map(side: int, dtype: str) -> None:
     prob = np.empty((side, side), dtype)
     for r0 in range(0, side, 1024):  # filled in blocks: no float64 temporary of the map
         block = np.random.default_rng(r0).random((min(1024, side - r0), side))
-        prob[r0:r0 + 1024] = block ** 4
+        prob[r0 : r0 + 1024] = block**4
     s = side / 10
     poly = [[(2 * s, 2 * s), (7 * s, 2.5 * s), (6 * s, 8 * s), (2.5 * s, 7 * s)]]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -69,13 +69,14 @@ def _float_map(side: int, dtype: str) -> None:
     res = selo_metrics.evaluate(prob, poly)
     secs = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"{side} x {side} {dtype}: map {prob.nbytes / 2**30:.2f} GiB, peak RSS before "
-          f"evaluate {before:.2f} GiB, after {peak:.2f} GiB ({secs:.1f} s, Rmi {res.rmi:.6f})")
+    print(
+        f"{side} x {side} {dtype}: map {prob.nbytes / 2**30:.2f} GiB, peak RSS before "
+        f"evaluate {before:.2f} GiB, after {peak:.2f} GiB ({secs:.1f} s, Rmi {res.rmi:.6f})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
     v = sub.add_parser("vertices")
     v.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000, 300000])

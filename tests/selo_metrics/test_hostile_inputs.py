@@ -27,8 +27,9 @@ from selo_metrics import MapReadError, SeLoInputError, read_map
 FORMATS = Path(__file__).parents[1] / "data" / "files" / "formats"
 SEEDS = sorted(p for p in FORMATS.iterdir() if p.suffix in (".png", ".jpg", ".tif"))
 MAGICS = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"\x93NUMPY"]
-FUZZ = settings(max_examples=120, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 @contextlib.contextmanager
@@ -54,8 +55,10 @@ def _npy_seeds() -> list[bytes]:
     import io
 
     out = []
-    for arr in (np.random.default_rng(0).random((5, 7)),
-                np.random.default_rng(1).integers(0, 256, (5, 7), dtype=np.uint8)):
+    for arr in (
+        np.random.default_rng(0).random((5, 7)),
+        np.random.default_rng(1).integers(0, 256, (5, 7), dtype=np.uint8),
+    ):
         buf = io.BytesIO()
         np.save(buf, arr)
         out.append(buf.getvalue())
@@ -77,8 +80,9 @@ def _read_and_score(path: Path, sample_id: object) -> None:
         assert isinstance(gray, np.ndarray) and gray.ndim == 2
         h, w = gray.shape
         try:
-            r = selo_metrics.evaluate(gray, [[(0, 0), (0.6 * w, 0), (0.3 * w, 0.7 * h)]],
-                                      sample_id=sample_id)
+            r = selo_metrics.evaluate(
+                gray, [[(0, 0), (0.6 * w, 0), (0.3 * w, 0.7 * h)]], sample_id=sample_id
+            )
         except SeLoInputError as err:
             assert err.sample_id == sample_id
             return
@@ -126,16 +130,24 @@ GRAY = np.zeros((60, 80), np.uint8)
 GRAY[20:40, 20:50] = 200
 
 _NUMBERS = st.one_of(
-    st.integers(-(10**20), 10**20), st.floats(), st.integers(-100, 200), st.floats(-100, 200),
-    st.booleans(), st.none(), st.text(max_size=3),
+    st.integers(-(10**20), 10**20),
+    st.floats(),
+    st.integers(-100, 200),
+    st.floats(-100, 200),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=3),
     st.sampled_from([np.float32(3.5), np.int64(7), 2**63, -(2**62), 1e308, 5e-324]),
 )
 
 
 def _geojson(children):
     return st.fixed_dictionaries(
-        {"type": st.sampled_from(["Polygon", "MultiPolygon", "Feature", "FeatureCollection",
-                                  "Point", None])},
+        {
+            "type": st.sampled_from(
+                ["Polygon", "MultiPolygon", "Feature", "FeatureCollection", "Point", None]
+            )
+        },
         optional={"coordinates": children, "geometry": children, "features": children},
     )
 
@@ -148,11 +160,15 @@ _POLYGONISH = st.lists(
 )
 
 
-@settings(max_examples=400, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
-@given(st.one_of(_TREES, _POLYGONISH,
-                 _POLYGONISH.map(lambda ps: [np.array(p, float).reshape(-1, 2) for p in ps])),
-       st.sampled_from(["slm", "paper"]))
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.one_of(
+        _TREES,
+        _POLYGONISH,
+        _POLYGONISH.map(lambda ps: [np.array(p, float).reshape(-1, 2) for p in ps]),
+    ),
+    st.sampled_from(["slm", "paper"]),
+)
 def test_any_structure_as_a_gt_scores_or_is_refused(obj, convention):
     try:
         polys = selo_metrics.as_polygons(obj, sample_id="z")
@@ -178,8 +194,12 @@ _DTYPES = ["u1", "u2", "i1", "i8", "f2", "f4", "f8", "c8", "?", "m8[s]", "M8[D]"
 
 
 @settings(max_examples=200, deadline=None, database=None)
-@given(st.sampled_from(_DTYPES), st.lists(st.integers(0, 30), max_size=3),
-       st.floats(-2, 300) | st.sampled_from([math.nan, math.inf, 1e300]), st.integers(0, 2**32 - 1))
+@given(
+    st.sampled_from(_DTYPES),
+    st.lists(st.integers(0, 30), max_size=3),
+    st.floats(-2, 300) | st.sampled_from([math.nan, math.inf, 1e300]),
+    st.integers(0, 2**32 - 1),
+)
 def test_any_array_as_a_map_scores_or_is_refused(dtype, shape, scale, seed):
     values = np.random.default_rng(seed).random(shape) * scale
     with warnings.catch_warnings():
@@ -212,8 +232,7 @@ _NPY_TOKEN_ERROR = bytes.fromhex(
     "2556edd0c427b0f2e75d09165975cf0dc16399e3f6e92daa8f469cc69d6c"
 )
 _TIFF_CORRUPT_EXIF = bytes.fromhex(
-    "49492a0082f3aa2c2dc626fc24d2dd514e1bb583d5eb9a4b20e434248be9b808c750d2e79fcdace8"
-    "8dd7f1"
+    "49492a0082f3aa2c2dc626fc24d2dd514e1bb583d5eb9a4b20e434248be9b808c750d2e79fcdace88dd7f1"
 )
 
 
