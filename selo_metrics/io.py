@@ -262,13 +262,21 @@ def _read_image(fh: BinaryIO, kind: str) -> np.ndarray:
         im = Image.open(src)
         with im:
             if kind == "JPEG":
-                orientation = exif_orientation(im.info.get("exif"))  # APP1 only, not XMP
+                orientation = _exif_orientation(im)  # the APP1 EXIF block only, not XMP
                 gray = _read_jpeg(im)
             elif kind == "PNG":
                 gray = _read_png(im)
             else:
                 return _read_tiff(im)
     return _orient(gray, orientation)
+
+
+def _exif_orientation(im: Image.Image) -> int:
+    """The orientation (1..8) OpenCV applies to a JPEG opened with Pillow: its EXIF block's.
+
+    (Used by ``selo_metrics.html.thumbs``.) Not Pillow's ``getexif()``, which also reads XMP.
+    """
+    return exif_orientation(im.info.get("exif"))
 
 
 def _orient(gray: np.ndarray, orientation: int) -> np.ndarray:
