@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
 from ..geometry import as_polygons
-from ..io import _exif_orientation, read_map
+from ..io import _exif_orientation, _orient, read_map
 from ..maps import as_map
 
 __all__ = ["THUMB_SIDE", "data_uri", "map_thumbnail", "overlay_thumbnail", "reduced_map"]
@@ -87,12 +87,14 @@ def reduced_map(
     if head == b"\xff\xd8\xff":
         with _open(path) as im:
             w, h = im.size
-            turned = _exif_orientation(im) in (5, 6, 7, 8)  # a quarter turn swaps the sides
+            orientation = _exif_orientation(im)  # the EXIF block only, as read_map reads it
             # libjpeg decodes at the smallest of 1/1, 1/2, 1/4, 1/8 that is still >= side
             im.draft("L", (max(1, w * side // max(w, h)), max(1, h * side // max(w, h))))
-            im = ImageOps.exif_transpose(im.convert("L"))
+            im = im.convert("L")
             im.thumbnail((side, side), Image.Resampling.BOX)
-            return np.asarray(im, dtype=np.uint8), ((w, h) if turned else (h, w))
+            small = _orient(np.asarray(im, dtype=np.uint8), orientation)
+            turned = orientation in (5, 6, 7, 8)  # a quarter turn swaps the sides
+            return small, ((w, h) if turned else (h, w))
     gray = as_map(read_map(path)).gray
     h, w = gray.shape
     im = Image.fromarray(gray)

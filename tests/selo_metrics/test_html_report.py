@@ -25,6 +25,7 @@ pytest.importorskip("matplotlib")
 
 from selo_metrics.cli import main
 from selo_metrics.html import thumbs
+from selo_metrics.io import read_map
 from selo_metrics.report import (
     format_attribute_table,
     format_compare,
@@ -187,6 +188,20 @@ def test_exif_rotated_jpeg_thumbnail_is_turned_like_the_map(tmp_path):
     small, full = thumbs.reduced_map(tmp_path / "r.jpg", 120)
     assert full == (600, 300) and small.shape == (120, 60)
     assert small[:15].mean() > 200 and small[-40:].mean() < 30  # the band is now on top
+
+
+def test_xmp_orientation_does_not_turn_the_thumbnail_as_it_does_not_turn_the_map(tmp_path):
+    gray = np.zeros((300, 600), np.uint8)
+    gray[:, :100] = 255
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+        b'02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+        b' tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+    )
+    Image.fromarray(gray).save(tmp_path / "x.jpg", xmp=xmp, quality=95)
+    small, full = thumbs.reduced_map(tmp_path / "x.jpg", 120)
+    assert full == read_map(tmp_path / "x.jpg").shape == (300, 600) and small.shape == (60, 120)
+    assert small[:, :15].mean() > 200 and small[:, -40:].mean() < 30  # the band stays left
 
 
 def _synthetic_run(root: Path, n: int, *, failed: int = 0) -> Path:
