@@ -30,12 +30,14 @@ scored fails only its own sample, when the runner scores it.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._json import loads
 from .errors import SeLoInputError
 
 __all__ = ["ManifestError", "Sample", "load_samples", "read_records", "write_manifest"]
@@ -110,13 +112,14 @@ class Sample:
         if self.geojson is None:
             return self.polygons
         try:
-            return json.loads(Path(self.geojson).read_text())
+            data = Path(self.geojson).read_bytes()
         except OSError as exc:
             raise SeLoInputError(f"GeoJSON file {self.geojson} cannot be read "
                                  f"({exc.strerror or exc})", sample_id=self.id) from None
-        except json.JSONDecodeError as exc:
-            raise SeLoInputError(f"GeoJSON file {self.geojson} is not valid JSON ({exc})",
-                                 sample_id=self.id) from None
+        try:
+            return loads(data, f"GeoJSON file {self.geojson}")
+        except ValueError as exc:
+            raise SeLoInputError(str(exc), sample_id=self.id) from None
 
 
 def read_records(path: str | os.PathLike) -> list[Any]:
@@ -140,26 +143,50 @@ def read_records(path: str | os.PathLike) -> list[Any]:
     return _read_json_or_jsonl(Path(path))[0]
 
 
-def _read_json_or_jsonl(path: Path) -> tuple[list[Any], bool]:
+_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def _text(path: Path) -> str:
+    """The file as text: UTF-8 (a byte-order mark is dropped), else a clear error."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ManifestError(f"annotation file {path} cannot be read ({exc.strerror or exc})"
                             ) from None
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise ManifestError(f"{path} is {name} text; JSON files are UTF-8: save it as "
+                                "UTF-8")
+    if b"\x00" in data:
+        raise ManifestError(f"{path} holds NUL bytes: UTF-16 or UTF-32 text? JSON files are "
+                            "UTF-8: save it as UTF-8")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ManifestError(f"{path}, line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}"
+                            "; Latin-1 or another legacy encoding?): save it as UTF-8"
+                            ) from None
+
+
+def _read_json_or_jsonl(path: Path) -> tuple[list[Any], bool]:
+    text = _text(path)
     if path.suffix.lower() == ".jsonl":
         items = []
         for lineno, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ManifestError(f"{path}, line {lineno}: not valid JSON ({exc})"
-                                        ) from None
+                    items.append(loads(line, f"{path}, line {lineno}"))
+                except ValueError as exc:
+                    raise ManifestError(str(exc)) from None
         return items, True
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: not valid JSON ({exc})") from None
+        data = loads(text, str(path))
+    except ValueError as exc:
+        raise ManifestError(str(exc)) from None
     if isinstance(data, dict) and isinstance(data.get("samples"), list):
         data = data["samples"]
     if not isinstance(data, list):
@@ -169,8 +196,10 @@ def _read_json_or_jsonl(path: Path) -> tuple[list[Any], bool]:
 
 
 def _is_air_slt(items: list[Any]) -> bool:
-    return bool(items) and all(
-        isinstance(it, dict) and {"jpg_name", "points"} <= it.keys() for it in items
+    # the official anno.json: caption, jpg_name, points; a manifest names 'id' and 'map'
+    return bool(items) and any(
+        isinstance(it, dict) and "jpg_name" in it and not {"id", "map"} & it.keys()
+        for it in items
     )
 
 
@@ -180,11 +209,19 @@ def _air_slt(items: list[Any], maps_dir: Path | None, path: Path) -> list[Sample
                             "(probmap_{idx}.jpg / .png)")
     samples = []
     for idx, item in enumerate(items):
+        where = f"{path}: AIR-SLT entry {idx} (probmap_{idx})"
+        if not isinstance(item, dict):
+            raise ManifestError(f"{where} is a JSON {type(item).__name__}, not an object")
+        if "points" not in item:
+            raise ManifestError(f"{where} has no 'points' (its GT polygons)")
+        caption = item.get("caption")
+        if caption is not None and not isinstance(caption, str):
+            raise ManifestError(f"{where}: 'caption' must be a string")
         jpg = maps_dir / f"probmap_{idx}.jpg"
         png = maps_dir / f"probmap_{idx}.png"
         map_path = png if (not jpg.exists() and png.exists()) else jpg
         samples.append(Sample(index=idx, id=str(idx), map=str(map_path), polygons=item["points"],
-                              query=item.get("caption")))
+                              query=caption))
     return samples
 
 

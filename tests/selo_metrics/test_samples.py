@@ -80,3 +80,40 @@ def test_unreadable_annotation_files(tmp_path):
     (tmp_path / "z.json").write_text('{"a": 1}')
     with pytest.raises(ManifestError, match="expected a JSON list"):
         load_samples(tmp_path / "z.json")
+
+
+def test_an_air_slt_entry_without_points_is_named(tmp_path):
+    anno = load_air_slt()[:4]
+    del anno[2]["points"]
+    (tmp_path / "anno.json").write_text(json.dumps(anno))
+    with pytest.raises(ManifestError) as info:
+        load_samples(tmp_path / "anno.json", tmp_path)
+    message = str(info.value)
+    assert "entry 2" in message and "'points'" in message, message
+    assert "unknown key" not in message and "caption" not in message, message
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_geojson_nested_2000_deep_is_a_manifest_error(tmp_path, suffix):
+    poly = '{"type": "Polygon", "coordinates": [[[0, 0], [9, 0], [9, 9], [0, 0]]]}'
+    deep = '{"type": "GeometryCollection", "geometries": [' * 2000 + poly + "]}" * 2000
+    item = '{"id": "deep", "map": "a.png", "polygons": ' + deep + "}"
+    path = tmp_path / f"m{suffix}"
+    path.write_text(f"[{item}]" if suffix == ".json" else f'{{"id": 1, "map": "b.png", '
+                    f'"polygons": []}}\n{item}\n')
+    with pytest.raises(ManifestError, match="nested too deeply") as info:
+        load_samples(path)
+    if suffix == ".jsonl":
+        assert "line 2" in str(info.value)
+
+
+@pytest.mark.parametrize(("data", "what"), [
+    ("x".encode("utf-16"), "UTF-16"),
+    ("é".encode("latin-1") + b"[]", "not UTF-8"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b"[" + b"1" * 4400 + b"]", "digits"),
+], ids=["utf-16", "latin-1", "deep", "4400 digits"])
+def test_annotation_files_that_json_cannot_take(tmp_path, data, what):
+    (tmp_path / "x.json").write_bytes(data)
+    with pytest.raises(ManifestError, match=what):
+        load_samples(tmp_path / "x.json")
