@@ -18,7 +18,8 @@ from typing import Any
 
 from .rrsis_run import RRSIS_COLUMNS, rrsis_stats
 
-__all__ = ["COLUMNS", "format_attribute_table", "format_compare", "format_table", "summarize"]
+__all__ = ["COLUMNS", "check_summary", "format_attribute_table", "format_compare",
+           "format_table", "summarize"]
 
 #: (key, header) in the papers' order; the arrow says which way is better
 COLUMNS = (("rmi", "↑Rmi"), ("rsu", "↑Rsu"), ("ras", "↓Ras"), ("rda", "↑Rda"))
@@ -42,8 +43,10 @@ def _stats(rows: list[Mapping[str, Any]], metrics: Sequence[str] = ("selo",)) ->
 
 
 def _attribute_key(value: Any) -> str:
-    return "null" if value is None else (str(value).lower() if isinstance(value, bool)
-                                         else str(value))
+    # NaN is JSON's null: a row read back from samples.jsonl holds None, so NaN groups there
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def summarize(rows: Iterable[Mapping[str, Any]], *, attributes: Sequence[str] | None = None,
@@ -97,6 +100,47 @@ def summarize(rows: Iterable[Mapping[str, Any]], *, attributes: Sequence[str] | 
         for r in rows if r.get("error") is not None
     ]
     return out
+
+
+def _number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def check_summary(summary: Any) -> str | None:
+    """What makes ``summary`` unusable by the tables (None when it is a summary).
+
+    Examples
+    --------
+    >>> check_summary(summarize([])) is None
+    True
+    >>> check_summary({"count": 3})
+    "no 'scored'"
+    """
+    if not isinstance(summary, dict):
+        return f"a JSON {type(summary).__name__}, not an object"
+    for key in ("count", "scored", "failed"):
+        if key not in summary:
+            return f"no {key!r}"
+        if isinstance(summary[key], bool) or not isinstance(summary[key], int):
+            return f"{key!r} is {summary[key]!r}, not a count"
+    families = summary.get("metrics", ["selo"])
+    if not isinstance(families, list) or not set(families) <= {"selo", "rrsis"}:
+        return f"'metrics' is {families!r}, not a list of 'selo' / 'rrsis'"
+    keys = [*(_METRICS if "selo" in families else ()),
+            *(k for k, _ in RRSIS_COLUMNS if "rrsis" in families), "seconds_per_map"]
+    for key in keys:
+        if key not in summary:
+            return f"no {key!r}"
+        if not _number_or_none(summary[key]):
+            return f"{key!r} is {summary[key]!r}, not a number"
+    groups = summary.get("by_attribute", {})
+    if not isinstance(groups, dict) or not all(
+            isinstance(g, dict) and all(check_summary({"metrics": families, **s}) is None
+                                        for s in g.values() if isinstance(s, dict))
+            and all(isinstance(s, dict) for s in g.values())
+            for g in groups.values()):
+        return "'by_attribute' is not {attribute: {value: summary}}"
+    return None
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:

@@ -20,38 +20,44 @@ The runner only orchestrates (read -> evaluate -> record); it computes no metric
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._kernels import available_cpus
+from ._kernels import available_cpus, num_threads
 from .conventions import CONVENTIONS
+from .errors import SeLoInputError
 from .io import read_map
-from .journal import Journal, RunDirError, read_rows
+from .journal import Journal, RunDirError, read_rows, writing
 from .loaded_run import LoadedRun
 from .metrics import evaluate
-from .report import summarize
+from .report import check_summary, summarize
 from .rrsis_run import parse_metrics, rrsis_row
-from .samples import Sample
+from .rundir import check_rows, check_run_json, locked, make_run_dir, read_json, write_json
+from .samples import ManifestError, Sample
+from .workers import dask_rows, pool_rows, process_context, serial_rows
 
-__all__ = ["RunDirError", "RunResult", "load_run", "score_sample", "score_samples"]
+__all__ = ["RunDirError", "RunResult", "load_run", "process_context", "score_sample",
+           "score_samples"]
 
 _FORMAT = 1
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What :func:`score_samples` did: the summary and this invocation's counts."""
+    """What :func:`score_samples` did: the summary and this invocation's counts.
+
+    ``stale_failures`` counts the failures recorded by an earlier invocation that were not
+    scored again (``retry_failed`` was not given).
+    """
 
     summary: dict[str, Any]
     run_dir: Path
@@ -59,11 +65,7 @@ class RunResult:
     failed_now: int
     skipped: int
     dropped_torn_line: bool
-
-
-def _init_worker(threads: int) -> None:
-    # each worker process gets its share of the cores for the numba kernels
-    os.environ["SELO_NUM_THREADS"] = str(max(1, threads))
+    stale_failures: int = 0
 
 
 def _safe_name(text: str) -> str:
@@ -148,135 +150,15 @@ def fingerprint(samples: Sequence[Sample]) -> str:
     """
     h = hashlib.sha256()
     for s in samples:
-        h.update(json.dumps([s.index, s.id, s.query, s.polygons, Path(s.map).name,
-                             None if s.geojson is None else Path(s.geojson).name,
-                             s.attributes, *([] if s.mask is None else [Path(s.mask).name])],
-                            sort_keys=True, default=str).encode())
+        try:
+            text = json.dumps([s.index, s.id, s.query, s.polygons, Path(s.map).name,
+                               None if s.geojson is None else Path(s.geojson).name,
+                               s.attributes, *([] if s.mask is None else [Path(s.mask).name])],
+                              sort_keys=True, default=str)
+        except RecursionError:
+            raise ManifestError(f"sample {s.id!r}: its GT is nested too deeply") from None
+        h.update(text.encode())
     return h.hexdigest()
-
-
-def _check_run_json(run_dir: Path, settings: dict[str, Any]) -> None:
-    path = run_dir / "run.json"
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            raise RunDirError(f"{path} is damaged; use a new run directory") from None
-        old = {"metrics": ["selo"], "rrsis_size": None, **old}  # runs before RRSIS
-        for key in ("fingerprint", "convention", "params", "metrics", "rrsis_size"):
-            if old.get(key) != settings[key]:
-                what = {"fingerprint": "a different test set (annotations or map names)",
-                        "convention": f"convention {old.get('convention')!r}",
-                        "params": f"parameters {old.get('params')}",
-                        "metrics": f"metrics {','.join(old['metrics'])}",
-                        "rrsis_size": f"--rrsis-size {old['rrsis_size']}"}[key]
-                raise RunDirError(
-                    f"{run_dir} holds a run of {what}; resuming into it would mix results. "
-                    "Use a new --out directory"
-                )
-        return
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(settings, indent=1))
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
-    import fcntl
-
-    with open(run_dir / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirError(f"another run is writing to {run_dir}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _serial(todo: list[Sample], task: Callable[[Sample], dict[str, Any]]
-            ) -> Iterator[dict[str, Any]]:
-    for sample in todo:
-        yield task(sample)
-
-
-def process_context() -> Any:
-    """The multiprocessing context of worker pools: forkserver (or spawn), never fork.
-
-    Forking a process that runs threads (numba's, tqdm's) is unsafe; the forkserver starts
-    clean workers from a server that has imported :mod:`selo_metrics.runner` once.
-    """
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["selo_metrics.runner"])
-    return ctx
-
-
-def _processes(todo: list[Sample], workers: int, threads: int, args: tuple
-               ) -> Iterator[dict[str, Any]]:
-    ctx = process_context()
-    pending: dict[Future, Sample] = {}
-    queue = iter(todo)
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads,)) as pool:
-        def submit() -> None:
-            sample = next(queue, None)
-            if sample is not None:
-                pending[pool.submit(score_sample, sample, *args)] = sample
-
-        for _ in range(2 * workers):  # bounded: at most 2 maps per worker in flight
-            submit()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                sample = pending.pop(fut)
-                try:
-                    row = fut.result()
-                except BrokenProcessPool:
-                    lost = sorted([sample.id, *(s.id for s in pending.values())])
-                    raise RunDirError(
-                        f"a worker process died (out of memory or killed) while scoring "
-                        f"samples {lost}; every finished row is saved: re-run to resume, "
-                        "or use --workers 1 to find the sample"
-                    ) from None
-                submit()
-                yield row
-
-
-def _dask(todo: list[Sample], address: str, workers: int, args: tuple
-          ) -> Iterator[dict[str, Any]]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise RunDirError("--dask needs dask.distributed: pip install 'selo-metrics[dask]'"
-                          ) from None
-    with contextlib.ExitStack() as stack:
-        if address == "local":
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=40))
-            client = stack.enter_context(Client(cluster))
-        else:
-            client = stack.enter_context(Client(address))
-        client.run(_init_worker, 1)
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
-        queue = iter(todo)
-        ac = as_completed()
-
-        def submit() -> None:
-            sample = next(queue, None)
-            if sample is not None:
-                ac.add(client.submit(score_sample, sample, *args, pure=False))
-
-        for _ in range(2 * n_workers):
-            submit()
-        for fut in ac:
-            row = fut.result()
-            fut.release()
-            submit()
-            yield row
 
 
 def _attribute_names(samples: Sequence[Sample]) -> list[str]:
@@ -345,8 +227,13 @@ def score_samples(
     Raises
     ------
     RunDirError
-        ``run_dir`` holds a run of another test set or convention, its journal is
-        damaged before its last line, another run is writing to it, or a worker died.
+        ``run_dir`` is not a writable directory, holds a run of another test set or
+        convention, its journal is damaged before its last line or holds rows of other
+        samples, another run is writing to it, or a write failed (a full disk).
+    SeLoInputError
+        ``SELO_NUM_THREADS`` is not a positive integer.
+    WorkerError
+        Worker processes keep dying, or the Dask scheduler cannot be reached.
 
     Examples
     --------
@@ -364,66 +251,46 @@ def score_samples(
     >>> score_samples(samples, d / "run", workers=1).skipped   # resumed: nothing to do
     2
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"unknown convention {convention!r}; choose from {list(CONVENTIONS)}")
-    if workers is None:
-        workers = available_cpus()
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
+    workers = _check_settings(convention, workers, limit, overlays)
     metrics = parse_metrics(metrics)
     if rrsis_size is not None and ("rrsis" not in metrics or rrsis_size < 1):
         raise ValueError(f"rrsis_size {rrsis_size} needs the rrsis metrics and a size >= 1")
-    if overlays:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise RunDirError("--overlays needs matplotlib: pip install 'selo-metrics[plot]'"
-                              ) from None
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     params = dict(params or {})
     scope = list(samples[:limit] if limit is not None else samples)
     settings = {"format": _FORMAT, "fingerprint": fingerprint(samples),
                 "convention": convention, "params": params, "samples": len(samples),
                 "metrics": list(metrics), "rrsis_size": rrsis_size}
     t_start = time.perf_counter()
-    with _locked(run_dir):
-        _check_run_json(run_dir, settings)
-        with Journal(run_dir / "samples.jsonl") as journal:
+    make_run_dir(run_dir)
+    with locked(run_dir):
+        check_run_json(run_dir, settings)
+        journal_path = run_dir / "samples.jsonl"
+        if os.path.lexists(journal_path):  # checked before the journal is touched
+            check_rows(read_rows(journal_path)[0], samples, journal_path)
+        with Journal(journal_path) as journal:
             latest = journal.latest()
+            failed_before = {s.index for s in scope
+                             if latest.get(s.index, {}).get("error") is not None}
             todo = [s for s in scope if s.index not in latest
-                    or (retry_failed and latest[s.index].get("error") is not None)]
+                    or (retry_failed and s.index in failed_before)]
             overlay_dir = None
             if overlays:
                 overlay_dir = str(run_dir / "overlays")
-                Path(overlay_dir).mkdir(exist_ok=True)
-            args = (convention, params, overlay_dir, metrics, rrsis_size)
-            cores = available_cpus()
+                with writing(overlay_dir, "create"):
+                    Path(overlay_dir).mkdir(exist_ok=True)
+            task = functools.partial(score_sample, convention=convention, params=params,
+                                     overlay_dir=overlay_dir, metrics=metrics,
+                                     rrsis_size=rrsis_size)
             if dask is not None:
-                rows = _dask(todo, dask, workers, args)
-                backend = f"dask {dask}"
+                rows, backend = dask_rows(todo, task, dask, workers), f"dask {dask}"
             elif workers == 1 or len(todo) <= 1:
-                rows = _serial(todo, lambda s: score_sample(s, *args))
-                backend = "1 process"
+                rows, backend = serial_rows(todo, task), "1 process"
             else:
-                rows = _processes(todo, min(workers, len(todo)), cores // workers, args)
+                rows = pool_rows(todo, task, min(workers, len(todo)),
+                                 available_cpus() // workers)
                 backend = f"{workers} processes"
-            scored = failed = 0
-            bar = _progress(len(todo), progress)
-            try:
-                for row in rows:
-                    journal.append(row)
-                    if row.get("error") is None:
-                        scored += 1
-                    else:
-                        failed += 1
-                    bar.update(1)
-                    if failed:
-                        bar.set_postfix(failed=failed, refresh=False)
-            finally:
-                bar.close()
+            scored, failed = _record(rows, journal, len(todo), progress)
             latest = journal.latest()
             dropped = journal.dropped_torn_line
         in_scope = [latest[s.index] for s in scope if s.index in latest]
@@ -443,10 +310,56 @@ def score_samples(
             "failed_this_invocation": failed,
             "selo_metrics_version": _version(),
         }
-        tmp = run_dir / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False))
-        os.replace(tmp, run_dir / "summary.json")
-    return RunResult(summary, run_dir, scored, failed, len(scope) - len(todo), dropped)
+        write_json(run_dir / "summary.json", summary)
+    stale = 0 if retry_failed else len(failed_before)
+    return RunResult(summary, run_dir, scored, failed, len(scope) - len(todo), dropped, stale)
+
+
+def _check_settings(convention: str, workers: int | None, limit: int | None,
+                    overlays: bool) -> int:
+    """Refuse settings that cannot run, before anything is written; the worker count."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; choose from {list(CONVENTIONS)}")
+    if workers is None:
+        workers = available_cpus()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 0):
+        raise ValueError(f"limit must be an integer >= 0, got {limit!r}")
+    try:
+        num_threads()  # a bad SELO_NUM_THREADS: one error now, not one per sample
+    except ValueError as exc:
+        raise SeLoInputError(str(exc)) from None
+    if overlays:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise RunDirError("--overlays needs matplotlib: pip install 'selo-metrics[plot]'"
+                              ) from None
+    return workers
+
+
+def _record(rows: Any, journal: Journal, total: int, progress: bool | None
+            ) -> tuple[int, int]:
+    """Append each row to the journal as it comes; (scored, failed)."""
+    scored = failed = 0
+    bar = _progress(total, progress)
+    # closing: on an interrupt or a failed write, the workers are stopped at once
+    with contextlib.closing(rows):
+        try:
+            for row in rows:
+                journal.append(row)
+                if row.get("error") is None:
+                    scored += 1
+                else:
+                    failed += 1
+                bar.update(1)
+                if failed:
+                    bar.set_postfix(failed=failed, refresh=False)
+        finally:
+            bar.close()
+    return scored, failed
 
 
 def _version() -> str:
@@ -487,16 +400,19 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
     Raises
     ------
     RunDirError
-        No ``summary.json`` (the run never finished) or a damaged journal.
+        No ``summary.json`` (the run never finished), a damaged summary or journal.
     """
     run_dir = Path(run_dir)
     path = run_dir / "summary.json"
-    if not path.exists():
+    if not os.path.lexists(path):
         raise RunDirError(f"{run_dir} has no summary.json: not a finished run directory "
                           "(run `selo-metrics score` into it first)")
-    summary = json.loads(path.read_text())
+    summary = read_json(path)
+    problem = check_summary(summary)
+    if problem is not None:
+        raise RunDirError(f"{path} is damaged: {problem}")
     journal_path = run_dir / "samples.jsonl"
     # read only: a torn last line (a run in progress or killed) is left out, not repaired
-    rows = read_rows(journal_path)[0] if journal_path.exists() else []
+    rows = read_rows(journal_path)[0] if os.path.lexists(journal_path) else []
     latest = {r["index"]: r for r in rows}
     return LoadedRun(summary, [latest[i] for i in sorted(latest)])

@@ -25,11 +25,24 @@ def available_cpus() -> int:
 
 
 def num_threads() -> int:
-    """Threads the kernels use: ``SELO_NUM_THREADS``, else ``NUMBA_NUM_THREADS``, else CPUs."""
+    """Threads the kernels use: ``SELO_NUM_THREADS``, else ``NUMBA_NUM_THREADS``, else CPUs.
+
+    Raises
+    ------
+    ValueError
+        The variable is set but is not a positive integer.
+    """
     for var in ("SELO_NUM_THREADS", "NUMBA_NUM_THREADS"):
         value = os.environ.get(var)
         if value:
-            return max(1, int(value))
+            try:
+                n = int(value)
+            except ValueError:
+                n = 0
+            if n < 1:
+                raise ValueError(f"{var}={value!r}: expected a positive integer (the threads "
+                                 "of the kernels), or unset it")
+            return n
     return available_cpus()
 
 

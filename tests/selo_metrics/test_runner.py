@@ -110,9 +110,11 @@ def test_a_run_dir_of_other_inputs_is_refused(test_set, tmp_path):
 
 def test_damage_before_the_last_line_is_refused_not_overwritten(tmp_path):
     path = tmp_path / "samples.jsonl"
-    path.write_text('{"index": 0}\n{"index": 1, "rm\n{"index": 2}\n')
+    error = '"error": {"type": "MapReadError", "message": "missing"}'
+    path.write_text(f'{{"index": 0, "id": "a", {error}}}\n{{"index": 1, "rm\n'
+                    f'{{"index": 2, "id": "c", {error}}}\n')
     before = path.read_bytes()
-    with pytest.raises(RunDirError, match="line 2 is damaged"):
+    with pytest.raises(RunDirError, match="line 2: not valid JSON"):
         Journal(path)
     assert path.read_bytes() == before
 
@@ -214,3 +216,105 @@ def test_cli_overlays_compare_and_errors(test_set, tmp_path, capsys):
     assert "cannot be read" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "nothing")]) == 2
     assert "no summary.json" in capsys.readouterr().err
+
+
+# -- rows that UTF-8 cannot encode (issue 13, item 1) ---------------------------------------
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_rows_utf8_cannot_encode_are_written_and_resumed(tmp_path, workers):
+    """Non-UTF-8 directory and file names on disk, lone surrogates in an id and a query."""
+    src = make_test_set(tmp_path / "set", n=4, broken=False, size=160)
+    items = [json.loads(x) for x in src.read_text().splitlines()]
+    maps = os.fsencode(tmp_path) + b"/maps-\xff\xfe"
+    os.mkdir(maps)
+    names = []
+    for i, item in enumerate(items):
+        name = (b"m\xe9-" if i == 1 else b"") + os.fsencode(Path(item["map"]).name)
+        Path(os.fsdecode(maps + b"/" + name)).write_bytes((src.parent / item["map"]).read_bytes())
+        item["map"] = os.fsdecode(name)  # "m\udce9-...": the manifest holds it as \udce9
+        names.append(maps + b"/" + name)
+    items[2]["id"] = "q\ud800"
+    items[3]["query"] = "\udfff query"
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in items))
+    out = os.fsencode(tmp_path) + b"/run-\xff"
+    cmd = [sys.executable, "-m", "selo_metrics.cli", "score", str(manifest), maps, "--out", out,
+           "--workers", workers, "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    first = subprocess.run(cmd, env=env, capture_output=True, timeout=300)
+    assert first.returncode == 0, first.stderr.decode(errors="replace")
+    journal = Path(os.fsdecode(out)) / "samples.jsonl"
+    rows = rows_by_index(journal)
+    assert [os.fsencode(rows[i]["map"]) for i in range(4)] == names
+    assert rows[2]["id"] == "q\ud800" and rows[3]["query"] == "\udfff query"
+    assert all("error" not in r for r in rows.values())
+    before = journal.read_bytes()
+    again = subprocess.run(cmd, env=env, capture_output=True, timeout=300)
+    assert again.returncode == 0, again.stderr.decode(errors="replace")
+    assert b"4 already recorded" in again.stderr
+    assert journal.read_bytes() == before
+    summary = json.loads((Path(os.fsdecode(out)) / "summary.json").read_text(encoding="utf-8"))
+    assert os.fsencode(summary["run"]["maps_dir"]) == maps
+    assert summary["count"] == 4 and summary["scored"] == 4
+
+
+# -- resuming checks what it resumes (issue 13, item 10) ------------------------------------
+
+def test_a_nan_attribute_groups_alike_before_and_after_a_resume(tmp_path):
+    manifest = make_test_set(tmp_path / "set", n=6, broken=False, size=160)
+    items = [json.loads(x) for x in manifest.read_text().splitlines()]
+    items[0]["attributes"]["cloud"] = float("nan")
+    items[1]["attributes"]["cloud"] = 0.5
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in items))  # NaN, as Python writes
+    samples = load_samples(manifest)
+    first = score_samples(samples, tmp_path / "r", workers=1, limit=4).summary
+    again = score_samples(samples, tmp_path / "r", workers=1, limit=4).summary
+    assert first["by_attribute"] == again["by_attribute"]
+    assert sorted(first["by_attribute"]["cloud"]) == ["0.5", "null"]
+
+
+def test_rows_of_another_test_set_are_never_reused(tmp_path):
+    a = load_samples(make_test_set(tmp_path / "a", n=6, size=160))
+    b = load_samples(make_test_set(tmp_path / "b", n=6, size=200))  # the same ids, other GT
+    score_samples(a, tmp_path / "r", workers=1)
+    (tmp_path / "r" / "run.json").unlink()
+    journal = (tmp_path / "r" / "samples.jsonl").read_bytes()
+    with pytest.raises(RunDirError, match=r"run\.json"):
+        score_samples(b, tmp_path / "r", workers=1)
+    assert (tmp_path / "r" / "samples.jsonl").read_bytes() == journal
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("id", "q999", "'q999'"),
+    ("index", 40, "index 40"),
+    ("query", "another query", "query"),
+    ("map", "/elsewhere/other.png", "other.png"),
+])
+def test_a_row_that_is_not_its_indexs_sample_is_refused(tmp_path, field, value, words):
+    samples = load_samples(make_test_set(tmp_path / "set", n=6, size=160))
+    score_samples(samples, tmp_path / "r", workers=1, limit=3)
+    journal = tmp_path / "r" / "samples.jsonl"
+    rows = [json.loads(x) for x in journal.read_text().splitlines()]
+    rows[1][field] = value
+    journal.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(RunDirError, match=words):
+        score_samples(samples, tmp_path / "r", workers=1)
+
+
+def test_a_moved_maps_directory_still_resumes(tmp_path):
+    manifest = make_test_set(tmp_path / "set", n=6, size=160)
+    score_samples(load_samples(manifest), tmp_path / "r", workers=1, limit=3)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "set" / "maps").rename(tmp_path / "new" / "maps")
+    res = score_samples(load_samples(manifest, tmp_path / "new"), tmp_path / "r", workers=1)
+    assert res.skipped == 3  # rows of the same files, read from their new place
+
+
+def test_changing_an_attribute_is_another_test_set(tmp_path):
+    manifest = make_test_set(tmp_path / "set", n=6, size=160)
+    score_samples(load_samples(manifest), tmp_path / "r", workers=1, limit=2)
+    items = [json.loads(x) for x in manifest.read_text().splitlines()]
+    items[4]["attributes"]["source"] = "S9"  # a sample outside the first run's --limit
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in items))
+    with pytest.raises(RunDirError, match="different test set"):
+        score_samples(load_samples(manifest), tmp_path / "r", workers=1)

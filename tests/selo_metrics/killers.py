@@ -1,0 +1,17 @@
+"""Tasks for the worker tests: score a sample, or kill the worker process on chosen samples."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from selo_metrics.runner import score_sample
+from selo_metrics.samples import Sample
+
+
+def score_or_die(sample: Sample, poison: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``score_sample``, except that the worker process kills itself on a poisoned sample."""
+    if sample.id in poison:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return score_sample(sample)
