@@ -7,20 +7,27 @@
     selo-metrics report RUN_DIR [RUN_DIR ...] --out report.html   (see cli_report)
     selo-metrics demo [--out DIR] [--kinds ...] [--limit N]
 
-Exit status of ``score``: 0 when every sample was scored, 1 when some could not be (their
-errors are recorded; the summary covers the rest), 2 for unusable input (annotation file,
-maps directory, run directory).
+Exit status: 0 when every sample was scored; 1 when some could not be (their errors are
+recorded; the summary covers the rest); 2 when the run cannot go on: unusable input or
+options (annotation file, maps directory, run directory, ``SELO_NUM_THREADS``), a full or
+read-only disk, worker processes that keep dying, an unreachable Dask scheduler; 130 after
+SIGINT (Ctrl-C) and 143 after SIGTERM. After 2, 130 and 143 every finished sample is saved:
+the same command resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import json
+import os
+import signal
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +37,9 @@ from .data import SYNTHETIC_KINDS, load_air_slt, scene_size, synthetic_map
 from .errors import SeLoInputError
 from .report import format_attribute_table, format_compare, format_table
 from .rrsis_run import parse_metrics
-from .runner import load_run, process_context, score_samples
+from .runner import load_run, score_samples
 from .samples import load_samples
+from .workers import WorkerError, stop_pool, worker_pool
 
 __all__ = ["build_parser", "main"]
 
@@ -78,6 +86,10 @@ def _score(args: argparse.Namespace) -> int:
     if attrs:
         print("\nBy attribute:\n" + attrs)
     _print_failures(s)
+    if res.stale_failures:
+        print(f"\nnote: {res.stale_failures} failure(s) recorded by an earlier run were not "
+              "scored again; if their maps are fixed now, re-run with --retry-failed",
+              file=sys.stderr)
     print(
         f"\n{s['count']} sample(s) in the run: {s['scored']} scored, {s['failed']} failed"
         + (f", {s['pending']} pending" if s["pending"] else "")
@@ -112,11 +124,17 @@ def _write_demo_map(kind: str, shape: tuple[int, int], points: Any, idx: int,
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.out:
+        return _run_demo(args, Path(args.out), temporary=False)
+    with tempfile.TemporaryDirectory(prefix="selo-demo-") as tmp:  # ~74 MB of maps: removed
+        return _run_demo(args, Path(tmp), temporary=True)
+
+
+def _run_demo(args: argparse.Namespace, out: Path, *, temporary: bool) -> int:
     t_start = time.perf_counter()
     anno = load_air_slt()
     if args.limit is not None:
         anno = anno[: args.limit]
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="selo-demo-"))
     out.mkdir(parents=True, exist_ok=True)
     anno_path = out / "anno.json"
     anno_path.write_text(json.dumps(anno))
@@ -136,7 +154,9 @@ def _demo(args: argparse.Namespace) -> int:
         todo += [(kind, scene_size(anno, item["jpg_name"]), item["points"], idx, str(maps_dir))
                  for idx, item in enumerate(anno)
                  if not (maps_dir / f"probmap_{idx}.jpg").exists()]
-    with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
+    pool = worker_pool(workers)
+    clean = False
+    try:
         futures = [pool.submit(_write_demo_map, *t) for t in todo]
         # meanwhile, compile (or load from the cache) the kernels once in this process, so
         # that the scoring workers find them cached
@@ -147,6 +167,9 @@ def _demo(args: argparse.Namespace) -> int:
         evaluate(np.zeros((64, 64), np.uint8), [[(8, 8), (40, 8), (40, 40)]])
         for f in futures:
             f.result()
+        clean = True
+    finally:
+        stop_pool(pool, wait_for_work=clean)
     t_maps = time.perf_counter() - t_start
     summaries = []
     for kind in args.kinds:
@@ -161,22 +184,44 @@ def _demo(args: argparse.Namespace) -> int:
     for kind in args.kinds:
         print(f"{kind}: {SYNTHETIC_KINDS[kind]}")
     total = time.perf_counter() - t_start
+    runs = [str(out / f"run_{k}") for k in args.kinds]
+    where = ("The maps and runs were in a temporary directory, now removed; keep them with "
+             "--out DIR." if temporary else
+             f"Runs: {', '.join(runs)}\nCompare them: selo-metrics compare {' '.join(runs)}")
     print(f"\n{total:.1f} s in all on {workers} worker(s): {t_maps:.1f} s drawing and writing "
           f"the maps (and loading the kernels), {total - t_maps:.1f} s scoring them "
-          f"(s/map: reading the JPEG + the metrics, per worker).\n"
-          f"Runs: {', '.join(str(out / f'run_{k}') for k in args.kinds)}\n"
-          f"Compare them: selo-metrics compare "
-          + " ".join(str(out / f"run_{k}") for k in args.kinds), file=sys.stderr)
+          f"(s/map: reading the JPEG + the metrics, per worker).\n{where}", file=sys.stderr)
     return 0
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``selo-metrics``."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="selo-metrics",
         description="Exact, fast SeLo metrics (Rsu, Ras, Rda, Rmi) for semantic localization.",
+        epilog="Exit status: 0 all scored, 1 some samples failed (recorded), 2 usage or "
+        "environment problem, 130 / 143 interrupted (SIGINT / SIGTERM; re-run to resume).",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"selo-metrics {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     score = sub.add_parser(
         "score", help="score a folder of maps against polygon GT into a run directory",
@@ -188,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="maps directory (AIR-SLT: probmap_{idx}.jpg / .png; manifest: "
                        "base of relative map paths)")
     score.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
-    score.add_argument("--workers", type=int, default=None,
+    score.add_argument("--workers", type=_count(1), default=None, metavar="N",
                        help=f"worker processes (default: all cores, here {available_cpus()})")
     score.add_argument("--convention", choices=["slm", "paper"], default="slm",
                        help="slm: the official code (default); paper: the printed equations")
@@ -197,22 +242,26 @@ def build_parser() -> argparse.ArgumentParser:
                        "LocalCluster of --workers processes")
     score.add_argument("--overlays", action="store_true",
                        help="write RUN_DIR/overlays/*.png (needs matplotlib)")
-    score.add_argument("--limit", type=int, default=None, help="the first N samples only")
+    score.add_argument("--limit", type=_count(0), default=None, metavar="N",
+                       help="the first N samples only")
     score.add_argument("--retry-failed", action="store_true",
                        help="score again the samples recorded as failed")
     score.add_argument("--no-progress", action="store_true", help="no progress bar")
     score.add_argument("--metrics", type=_metrics_arg, default=("selo",),
                        help="metric families, comma-separated: selo (default; needs polygon "
                        "GT), rrsis (mIoU, oIoU, precision@0.5..0.9; polygon or mask GT)")
-    score.add_argument("--rrsis-size", type=int, default=None, metavar="N",
+    score.add_argument("--rrsis-size", type=_count(1), default=None, metavar="N",
                        help="score the RRSIS metrics at N x N as RMSIN does (480): GT resized "
                        "nearest, prediction bilinear (align_corners); default: the GT's "
                        "own resolution")
     score.set_defaults(func=_score)
 
-    compare = sub.add_parser("compare", help="summary tables of runs side by side")
-    compare.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    compare.add_argument("--top", type=int, default=10,
+    compare = sub.add_parser("compare", help="summary tables of runs side by side",
+                             description="The summary tables of finished runs side by side, "
+                             "then the samples whose Rmi differs most between them.")
+    compare.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                         help="run directories written by `selo-metrics score`")
+    compare.add_argument("--top", type=_count(0), default=10, metavar="N",
                          help="how many samples with the largest Rmi spread to list")
     compare.set_defaults(func=_compare)
     add_report_parser(sub)
@@ -220,31 +269,89 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="score synthetic maps drawn around the bundled AIR-SLT polygons (no download)",
+        description="Draw deterministic synthetic maps around the 59 bundled AIR-SLT "
+        "polygons and score them through the runner (no model, no download).",
     )
-    demo.add_argument("--out", default=None,
-                      help="keep the maps and runs here (default: a temporary directory)")
+    demo.add_argument("--out", default=None, metavar="DIR",
+                      help="keep the maps and runs here (default: a temporary directory, "
+                      "removed at the end)")
     demo.add_argument("--kinds", nargs="+", default=list(SYNTHETIC_KINDS),
                       choices=list(SYNTHETIC_KINDS), help="synthetic models to score")
-    demo.add_argument("--limit", type=int, default=None, help="first N queries only")
-    demo.add_argument("--workers", type=int, default=None, help="worker processes")
-    demo.add_argument("--convention", choices=["slm", "paper"], default="slm")
+    demo.add_argument("--limit", type=_count(0), default=None, metavar="N",
+                      help="first N queries only")
+    demo.add_argument("--workers", type=_count(1), default=None, metavar="N",
+                      help="worker processes (default: all cores)")
+    demo.add_argument("--convention", choices=["slm", "paper"], default="slm",
+                      help="slm: the official code (default); paper: the printed equations")
     demo.set_defaults(func=_demo)
     return parser
 
 
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: unwind, keep what is written, say how to resume."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    old = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or old in (
+            signal.SIG_IGN, None):
+        yield  # signals are the main thread's; an ignored SIGTERM stays ignored
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise _Interrupted(signum)
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _output_errors(exc: UnicodeEncodeError) -> tuple[bytes | str, int]:
+    """Print any text: a non-UTF-8 file name's bytes as they are (what ``ls`` shows), other
+    unprintable characters as backslash escapes."""
+    chars = exc.object[exc.start:exc.end]
+    if all(0xDC80 <= ord(c) <= 0xDCFF for c in chars):
+        return bytes(ord(c) - 0xDC00 for c in chars), exc.end
+    return codecs.backslashreplace_errors(exc)
+
+
+codecs.register_error("selo-output", _output_errors)
+
+
+def _safe_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="selo-output")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``selo-metrics`` with ``argv`` (default: the process arguments)."""
+    _safe_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
-    except SeLoInputError as exc:  # bad input files / run directory: a message, no traceback
+        with _sigterm_as_interrupt():
+            return int(args.func(args))
+    except (SeLoInputError, WorkerError) as exc:  # a message, no traceback
         print(f"selo-metrics {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"\nselo-metrics {args.command}: interrupted; every finished sample is saved, "
-              "re-run the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"\nselo-metrics {args.command}: interrupted ({signal.Signals(signum).name}); "
+              "every finished sample is saved, re-run the same command to resume",
+              file=sys.stderr)
+        return 128 + signum
+    except BrokenPipeError:  # the reader of the output went away (`| head`): stop quietly
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

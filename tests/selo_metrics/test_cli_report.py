@@ -64,3 +64,56 @@ def test_synthetic_maps_are_deterministic_and_follow_the_gt():
     assert not np.array_equal(a, synthetic_map(shape, item["points"], kind="focused", seed=6))
     with pytest.raises(ValueError, match="unknown kind"):
         synthetic_map(shape, item["points"], kind="perfect")
+
+
+def test_version(capsys):
+    import selo_metrics
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"selo-metrics {selo_metrics.__version__}"
+
+
+def test_every_option_has_help():
+    import argparse
+
+    from selo_metrics.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, sub in [("", parser), *subs.choices.items()]:
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                missing += [f"{name} {c.dest}" for c in action._choices_actions if not c.help]
+            elif not action.help or action.help == argparse.SUPPRESS:
+                missing.append(f"{name} {action.dest}")
+    assert not missing
+
+
+def test_a_plain_rerun_with_stale_failures_says_retry_failed(tmp_path, capsys):
+    from tests.selo_metrics.testsets import make_test_set
+
+    manifest = make_test_set(tmp_path / "set", n=6, size=160)
+    args = ["score", str(manifest), "--out", str(tmp_path / "run"), "--workers", "1"]
+    assert main(args) == 1
+    assert "--retry-failed" not in capsys.readouterr().err  # the failures are new
+    maps = tmp_path / "set" / "maps"
+    (maps / "m003.png").write_bytes((maps / "m002.png").read_bytes())  # the missing map, fixed
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "2 failure(s) recorded by an earlier run" in err and "--retry-failed" in err
+    assert main([*args, "--retry-failed"]) == 1  # sample 5's map is still corrupt
+    err = capsys.readouterr().err
+    assert "1 scored, 1 failed" in err and "earlier run" not in err
+
+
+def test_the_demo_removes_its_temporary_directory(tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["demo", "--limit", "2", "--kinds", "focused", "--workers", "1"]) == 0
+    assert list(tmp_path.iterdir()) == []
+    err = capsys.readouterr().err
+    assert "removed" in err and "--out" in err
