@@ -39,7 +39,7 @@ from .report import format_attribute_table, format_compare, format_table
 from .rrsis_run import parse_metrics
 from .runner import load_run, score_samples
 from .samples import load_samples
-from .workers import WorkerError, stop_pool, worker_pool
+from .workers import WorkerError, stop_pool, submit, worker_pool
 
 __all__ = ["build_parser", "main"]
 
@@ -157,7 +157,7 @@ def _run_demo(args: argparse.Namespace, out: Path, *, temporary: bool) -> int:
     pool = worker_pool(workers)
     clean = False
     try:
-        futures = [pool.submit(_write_demo_map, *t) for t in todo]
+        futures = [submit(pool, _write_demo_map, *t) for t in todo]
         # meanwhile, compile (or load from the cache) the kernels once in this process, so
         # that the scoring workers find them cached
         import numpy as np
@@ -343,6 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"selo-metrics {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
+        # CPython ends the process by SIGINT at exit (status -2, not ours) when an interrupt
+        # passed through an exec() / eval() of source text on its way here, as numba's code
+        # generation does; evaluating text that ends normally clears that mark
+        exec("pass")
         signum = getattr(exc, "signum", signal.SIGINT)
         print(f"\nselo-metrics {args.command}: interrupted ({signal.Signals(signum).name}); "
               "every finished sample is saved, re-run the same command to resume",

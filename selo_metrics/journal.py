@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from ._json import dumps, loads
 from .errors import SeLoInputError
 
-__all__ = ["Journal", "RunDirError", "read_rows", "row_problem", "writing"]
+__all__ = ["Journal", "RunDirError", "read_regular_file", "read_rows", "row_problem",
+           "writing"]
 
 #: the columns of a scored row, by metric family (SeLo, RRSIS)
 _FAMILIES = (("rsu", "ras", "rda", "rmi"), ("iou", "inter", "union"))
@@ -59,6 +61,17 @@ def row_problem(row: Any) -> str | None:
     return None
 
 
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of a run directory's file; a :class:`RunDirError` for anything else (a
+    directory, a FIFO that would block, a dangling link, no permission)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise RunDirError(f"{path} is not a regular file")
+        return path.read_bytes()
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def read_rows(path: Path) -> tuple[list[dict[str, Any]], int, bool]:
     """The whole rows of a journal file, without changing it.
 
@@ -70,10 +83,7 @@ def read_rows(path: Path) -> tuple[list[dict[str, Any]], int, bool]:
     RunDirError
         The file cannot be read, or a whole line is not a JSON sample row.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RunDirError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    data = read_regular_file(path)
     lines = data.split(b"\n")
     tail = lines.pop()  # bytes after the last newline: b"" when the file ends whole
     rows = []

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._json import dumps, loads
-from .journal import RunDirError, writing
+from .journal import RunDirError, read_regular_file, writing
 from .samples import Sample
 
 __all__ = ["check_rows", "check_run_json", "locked", "make_run_dir", "read_json",
@@ -37,24 +37,24 @@ def locked(run_dir: Path) -> Iterator[None]:
     import fcntl
 
     with writing(run_dir / ".lock"):
-        fh = open(run_dir / ".lock", "w")  # closed by the with below
-    with fh:
+        # O_NONBLOCK: a FIFO in its place fails at once instead of waiting for a reader
+        fd = os.open(run_dir / ".lock", os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, 0o644)
+    try:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunDirError(f"another run is writing to {run_dir}") from None
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def read_json(path: Path) -> Any:
     """The JSON value in ``path``; a :class:`RunDirError` when it cannot be read or parsed."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from None
+    data = read_regular_file(path)
     try:
         return loads(data, str(path))
     except ValueError as exc:

@@ -35,7 +35,7 @@ from typing import Any
 from .samples import Sample
 
 __all__ = ["WORKER_DIED", "WorkerError", "dask_rows", "pool_rows", "process_context",
-           "serial_rows", "worker_pool"]
+           "serial_rows", "stop_pool", "submit", "worker_pool"]
 
 #: the error type of a row whose sample's worker process died while scoring it
 WORKER_DIED = "WorkerDied"
@@ -106,8 +106,67 @@ def process_context() -> Any:
 
 def worker_pool(workers: int, threads: int = 1) -> ProcessPoolExecutor:
     """A process pool whose workers end with this process and ignore SIGINT."""
-    return ProcessPoolExecutor(workers, mp_context=process_context(), initializer=init_worker,
-                               initargs=(os.getpid(), threads))
+    ctx = process_context()
+    with _interrupts_deferred(), _helpers_starting():
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
+                                   initargs=(os.getpid(), threads))
+        if ctx.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+    return pool
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Python's SIGINT / SIGTERM handlers back until the block ends.
+
+    An interrupt raised inside ``pool.submit`` can strike while a worker process is being
+    started, leaving one the pool does not know of; it then fails to unpickle what the
+    stopped pool released and prints a traceback. The handlers run (and raise) right after.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):  # a Python handler (SIG_DFL / SIG_IGN are left alone)
+            held[signum] = handler
+            signal.signal(signum, lambda n, _frame: caught.append(n))
+    try:
+        yield
+    finally:
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
+        for signum in caught:
+            held[signum](signum, None)
+
+
+@contextlib.contextmanager
+def _helpers_starting() -> Iterator[None]:
+    """SIGINT ignored while the resource tracker and the forkserver are started.
+
+    An ignored SIGINT is what a process inherits across ``exec``: they then start, import
+    :mod:`selo_metrics.runner` (a second) and fork the workers immune to a Ctrl-C sent to the
+    terminal's process group, which only this process handles. A Ctrl-C in the few
+    milliseconds of the start itself is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old if old is not None else signal.SIG_DFL)
+
+
+def submit(pool: ProcessPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future:
+    """``pool.submit``, with interrupts held back while it may start a worker process."""
+    with _interrupts_deferred():
+        return pool.submit(fn, *args)
 
 
 def stop_pool(pool: ProcessPoolExecutor, *, wait_for_work: bool = False) -> list[int | None]:
@@ -118,14 +177,14 @@ def stop_pool(pool: ProcessPoolExecutor, *, wait_for_work: bool = False) -> list
     procs = list((getattr(pool, "_processes", None) or {}).values())
     if wait_for_work:
         pool.shutdown(wait=True)
-    else:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.kill()
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.join(5)
+        return [proc.exitcode for proc in procs]
+    for proc in procs:  # first, so that none still starting reads what shutdown releases
+        with contextlib.suppress(Exception):
+            proc.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.join(5)
     return [proc.exitcode for proc in procs]
 
 
@@ -167,7 +226,7 @@ def _alone(sample: Sample, task: Task, threads: int) -> tuple[dict[str, Any] | N
     """Score one sample in a fresh worker of its own: (row, "") or (None, how it died)."""
     pool = worker_pool(1, threads)
     try:
-        row = pool.submit(task, sample).result()
+        row = submit(pool, task, sample).result()
     except BrokenProcessPool:
         return None, _death(stop_pool(pool))
     except Exception as exc:  # the task raised (it should not): the sample's own failure
@@ -189,7 +248,7 @@ def _drain(pool: ProcessPoolExecutor, queue: deque[Sample], suspects: deque[Samp
         while queue and len(pending) < 2 * workers:  # bounded: 2 maps per worker in flight
             sample = queue.popleft()
             try:
-                pending[pool.submit(task, sample)] = sample
+                pending[submit(pool, task, sample)] = sample
             except BrokenProcessPool:
                 queue.appendleft(sample)
                 return False
