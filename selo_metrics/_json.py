@@ -3,7 +3,8 @@
 * :func:`dumps` writes UTF-8 JSON for any string Python holds: non-ASCII text as it is, a
   lone surrogate (a file name that is not UTF-8, decoded with ``surrogateescape``, or a
   ``"\\ud800"`` read from a manifest) as its ``\\uXXXX`` escape, so the text reads back as
-  the very same string; NaN and infinities, which JSON lacks, as null.
+  the very same string; U+0085, U+2028 and U+2029 escaped too, so that no reader splitting
+  lines on them breaks a record; NaN and infinities, which JSON lacks, as null.
 * :func:`loads` turns everything Python's parser refuses (bad syntax, bytes that are not
   UTF-8, integers of more than 4300 digits, nesting deeper than the stack) into one
   ``ValueError`` naming what was read.
@@ -18,7 +19,9 @@ from typing import Any
 
 __all__ = ["dumps", "loads"]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# lone surrogates, and the characters Python's str.splitlines() (and JavaScript) take for a
+# line break although JSON does not: escaped, one record stays one line for every reader
+_ESCAPE = re.compile("[\ud800-\udfff\x85\u2028\u2029]")
 
 
 def _clean(value: Any) -> Any:
@@ -43,8 +46,8 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
     True
     """
     text = json.dumps(_clean(obj), ensure_ascii=False, allow_nan=False, indent=indent)
-    # surrogates can only stand inside JSON strings, where their escape means the same text
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    # these can only stand inside JSON strings, where their escape means the same text
+    return _ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def loads(data: str | bytes, what: str) -> Any:

@@ -176,7 +176,9 @@ def _read_json_or_jsonl(path: Path) -> tuple[list[Any], bool]:
     text = _text(path)
     if path.suffix.lower() == ".jsonl":
         items = []
-        for lineno, line in enumerate(text.splitlines(), 1):
+        # "\n" alone ends a line (a "\r" before it is JSON whitespace); str.splitlines()
+        # would also split at U+2028, U+0085 ..., which JSON strings may hold as they are
+        for lineno, line in enumerate(text.split("\n"), 1):
             if line.strip():
                 try:
                     items.append(loads(line, f"{path}, line {lineno}"))

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from selo_metrics import ManifestError, load_samples
-from selo_metrics.samples import RESERVED
 from selo_metrics.cli import main
+from selo_metrics.samples import RESERVED
 from tests.selo_metrics.testsets import make_test_set, rows_by_index
 
 ROOT = Path(__file__).parents[2]
@@ -63,6 +63,7 @@ HOSTILE_SAMPLE = st.fixed_dictionaries(
     optional={
         "polygons": st.lists(GOOD_POLYGON | POLYGON, max_size=3) | JSON,
         "geojson": st.sampled_from(["gt.geojson", "missing.geojson", "sub", "bad.geojson"]),
+        "mask": st.sampled_from(["a.png", "missing.png", "sub", "empty.png", ""]) | JSON,
         "query": TEXT | JSON,
         "attributes": ATTRIBUTES | JSON,
         "extra": JSON,
@@ -72,8 +73,9 @@ AIR_SLT_ENTRY = st.fixed_dictionaries(
     {"caption": TEXT, "jpg_name": TEXT},
     optional={"points": st.lists(GOOD_POLYGON | POLYGON, min_size=1, max_size=2) | JSON},
 )
+VALID_LIST = st.lists(VALID_SAMPLE, min_size=1, max_size=5, unique_by=lambda x: str(x["id"]))
 ITEMS = st.one_of(
-    st.lists(VALID_SAMPLE, min_size=1, max_size=5, unique_by=lambda x: str(x["id"])),
+    VALID_LIST, VALID_LIST, VALID_LIST,
     st.lists(VALID_SAMPLE | HOSTILE_SAMPLE, min_size=1, max_size=5),
     st.lists(AIR_SLT_ENTRY, min_size=1, max_size=3),
     JSON,
@@ -150,10 +152,10 @@ def cli(*args) -> tuple[int, str]:
     return rc, err.getvalue()
 
 
-def check_run(manifest: Path, maps: Path | None, run: Path) -> None:
+def check_run(manifest: Path, maps: Path | None, run: Path, *extra: str) -> None:
     """The CLI invariants for one manifest (see the module docstring)."""
     args = ["score", manifest, *([maps] if maps else []), "--out", run, "--workers", "1",
-            "--no-progress"]
+            "--no-progress", *extra]
     rc, err = cli(*args)
     event(f"status {rc}")
     assert rc in (0, 1, 2), err
@@ -162,7 +164,8 @@ def check_run(manifest: Path, maps: Path | None, run: Path) -> None:
         assert "error:" in err and len(err.strip().splitlines()) <= 3, err
         return
     samples = load_samples(manifest, maps)
-    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text("utf-8").splitlines()]
+    rows = [json.loads(x) for x in (run / "samples.jsonl").read_bytes().split(b"\n") if x]
+    assert len(rows) == len((run / "samples.jsonl").read_text("utf-8").splitlines())
     assert sorted(r["index"] for r in rows) == list(range(len(samples)))
     for row in rows:
         sample = samples[row["index"]]
@@ -173,13 +176,14 @@ def check_run(manifest: Path, maps: Path | None, run: Path) -> None:
     assert f"{len(samples)} already recorded" in err2, err2
 
 
-@QUICK
+@settings(QUICK, max_examples=60)
 @given(items=ITEMS, suffix=st.sampled_from([".json", ".jsonl"]),
        ascii_only=st.sampled_from([True, True, False]),
+       metrics=st.sampled_from(["selo", "selo", "rrsis", "selo,rrsis"]),
        encoding=st.sampled_from(["utf-8"] * 4 + ["utf-8-sig", "latin-1", "utf-16"]),
        with_maps_dir=st.booleans())
 def test_any_manifest_loads_or_is_a_manifest_error_and_scores_and_resumes(
-        items, suffix, ascii_only, encoding, with_maps_dir):
+        items, suffix, ascii_only, metrics, encoding, with_maps_dir):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         maps = _maps_dir(root / "maps")
@@ -191,7 +195,8 @@ def test_any_manifest_loads_or_is_a_manifest_error_and_scores_and_resumes(
             samples = None
         assert samples is None or isinstance(samples, list)
         event("manifest error" if samples is None else f"{min(len(samples), 3)}+ samples")
-        check_run(manifest, maps if with_maps_dir else None, root / "run")
+        check_run(manifest, maps if with_maps_dir else None, root / "run", "--metrics",
+                  metrics)
 
 
 # -- paths: odd bytes, long names, links, directories where files belong -------------------
@@ -289,6 +294,42 @@ def test_a_run_directory_full_of_the_wrong_things(finished_run, run_json, journa
         assert "Traceback" not in err, err
         if rc == 2:
             assert "error:" in err, err
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(0, 10**6), edits=st.lists(st.tuples(st.integers(0, 10**6),
+                                                           st.binary(max_size=3)), max_size=3))
+def test_a_journal_cut_anywhere_resumes_and_a_damaged_one_is_refused(finished_run, cut, edits):
+    """A journal cut at any byte (a kill mid-write) resumes to the very rows of the full
+    run; bytes inserted anywhere give those rows again, or status 2 naming the journal."""
+    manifest, files = finished_run
+    journal = files["samples.jsonl"]
+    want = sorted(journal.splitlines())
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        run.mkdir()
+        (run / "run.json").write_bytes(files["run.json"])
+        data = journal[: cut % (len(journal) + 1)]
+        (run / "samples.jsonl").write_bytes(data)
+        args = ("score", manifest, "--out", run, "--workers", "1", "--no-progress")
+        rc, err = cli(*args)
+        assert rc == 1 and "Traceback" not in err, err  # sample 3 of the set is missing
+        got = sorted((run / "samples.jsonl").read_bytes().splitlines())
+        assert [_metrics(x) for x in got] == [_metrics(x) for x in want]
+        for at, junk in edits:
+            data = bytearray((run / "samples.jsonl").read_bytes())
+            data[at % (len(data) + 1):at % (len(data) + 1)] = junk
+            (run / "samples.jsonl").write_bytes(bytes(data))
+        rc, err = cli(*args)
+        assert rc in (1, 2) and "Traceback" not in err, err
+        if rc == 2:
+            assert "samples.jsonl" in err, err
+
+
+def _metrics(line: bytes) -> tuple:
+    row = json.loads(line)
+    return tuple(row.get(k) for k in ("index", "id", "rsu", "ras", "rda", "rmi", "error"))
 
 
 # -- signals at random moments -------------------------------------------------------------

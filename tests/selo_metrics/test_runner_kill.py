@@ -124,7 +124,10 @@ def _kill_all(pids: list[int]) -> None:
             pass
 
 
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGINT", "SIGINT to the group"])
+@pytest.mark.parametrize("how", [
+    "SIGKILL", "SIGTERM", pytest.param("SIGINT", marks=pytest.mark.slow),
+    pytest.param("SIGINT to the group", marks=pytest.mark.slow),
+])
 def test_killing_the_cli_ends_its_workers_and_its_output_pipe(big_set, tmp_path, how):
     manifest, want = big_set
     run = tmp_path / "run"

@@ -117,3 +117,14 @@ def test_annotation_files_that_json_cannot_take(tmp_path, data, what):
     (tmp_path / "x.json").write_bytes(data)
     with pytest.raises(ManifestError, match=what):
         load_samples(tmp_path / "x.json")
+
+
+def test_jsonl_lines_end_at_newlines_only(tmp_path):
+    """U+2028, U+0085 and a lone CR inside a JSON string are text, not line breaks (Python's
+    str.splitlines takes them for ones)."""
+    queries = ["north\u2028lake", "x\x85y", "a\rb", "ok"]
+    lines = [json.dumps({"id": i, "map": "a.png", "polygons": [[[0, 0], [9, 0], [9, 9]]],
+                         "query": q}, ensure_ascii=False) for i, q in enumerate(queries)]
+    (tmp_path / "m.jsonl").write_text("\n".join(lines[:3]) + "\r\n" + lines[3] + "\n",
+                                      encoding="utf-8")
+    assert [s.query for s in load_samples(tmp_path / "m.jsonl")] == queries
