@@ -13,8 +13,9 @@ settings). What they guarantee:
   flight are scored again one by one, each alone in a fresh worker: the one that kills its
   worker alone gets a failure row of its own (``WorkerDied``), the others their rows. Workers
   that keep dying whatever they score (3 in a row, each alone) stop the run with a
-  :class:`WorkerError`. With Dask, a task whose workers died (``KilledWorker``) is the
-  sample's failure row.
+  :class:`WorkerError`. With Dask, a task whose workers died (``KilledWorker``) is submitted
+  once more (it may only have run beside the culprit); a second time, it is the sample's
+  failure row.
 """
 
 from __future__ import annotations
@@ -207,10 +208,11 @@ def _death(codes: Sequence[int | None]) -> str:
     return f"exited with status {code}"
 
 
-def died_row(sample: Sample, how: str) -> dict[str, Any]:
+def died_row(sample: Sample, how: str, who: str = "the worker process scoring this sample "
+             "alone") -> dict[str, Any]:
     """The failure row of a sample whose worker process died scoring it alone."""
-    message = (f"the worker process scoring this sample alone {how}; the map may need more "
-               "memory than there is. Score it again with --retry-failed")
+    message = (f"{who} {how}; the map may need more memory than there is. Score it again "
+               "with --retry-failed")
     return {"index": sample.index, "id": sample.id, "map": sample.map, "query": sample.query,
             "error": {"type": WORKER_DIED, "message": message}, "seconds": 0.0,
             **sample.attributes}
@@ -349,25 +351,34 @@ def dask_rows(todo: Sequence[Sample], task: Task, address: str, workers: int
         client = _dask_client(stack, address, workers)
         client.run(_dask_worker_setup)
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
-        queue = iter(todo)
+        queue: deque[Sample] = deque(todo)
         pending: dict[Any, Sample] = {}
-        ac = as_completed()
+        killed: set[int] = set()  # samples whose task met KilledWorker once
+        # results are fetched as soon as they are ready: a result left on a worker that then
+        # dies is lost, and its task counts as one more that its worker died running
+        ac = as_completed(with_results=True, raise_errors=False)
 
         def submit() -> None:
-            sample = next(queue, None)
-            if sample is not None:
+            if queue:
+                sample = queue.popleft()
                 fut = client.submit(task, sample, pure=False)
                 pending[fut] = sample
                 ac.add(fut)
 
         for _ in range(2 * n_workers):
             submit()
-        for fut in ac:
+        for fut, _ in ac:
             sample = pending.pop(fut)
             try:
                 row = fut.result()
             except KilledWorker as exc:
-                row = died_row(sample, f"died ({exc})")
+                if sample.index not in killed:  # maybe only beside the culprit: once more
+                    killed.add(sample.index)
+                    queue.append(sample)
+                    fut.release()
+                    submit()
+                    continue
+                row = died_row(sample, f"died ({exc})", "the Dask workers running this task")
             except Exception as exc:
                 raise WorkerError(
                     f"the Dask cluster failed while scoring sample {sample.id!r}: "
