@@ -14,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-__all__ = ["available_cpus", "num_threads", "run_chunks"]
+from ._cache import CACHE, cache_location
+
+__all__ = ["CACHE", "available_cpus", "cache_location", "num_threads", "run_chunks"]
 
 
 def available_cpus() -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numba
 
+from . import CACHE
+
 __all__ = ["extend_row", "reflect", "reflect101"]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=CACHE, inline="always")
 def reflect101(i: int, n: int) -> int:
     """Index ``i`` reflected into ``[0, n)`` without repeating the edge (``dcb|abcd|cba``)."""
     if n == 1:
@@ -20,7 +22,7 @@ def reflect101(i: int, n: int) -> int:
     return i
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=CACHE, inline="always")
 def reflect(i: int, n: int) -> int:
     """Index ``i`` reflected into ``[0, n)`` repeating the edge (``dcba|abcd|dcba``)."""
     p = 2 * n
@@ -32,7 +34,7 @@ def reflect(i: int, n: int) -> int:
     return i
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def extend_row(row, xmap, before, out):
     """``out[e] = row[xmap[e]]``: the row with its reflected borders (``before`` on the left).
 

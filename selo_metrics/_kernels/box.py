@@ -24,7 +24,7 @@ import functools
 import numba
 import numpy as np
 
-from . import run_chunks
+from . import CACHE, run_chunks
 from .borders import extend_row, reflect101
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def _shifted_sum(o, a, s, f):
     # o[i] = sum of a[i + t*s] for t < f (f in 2..5), one vectorisable loop per arity
     n = o.shape[0]
@@ -61,7 +61,7 @@ def _shifted_sum(o, a, s, f):
             o[i] = a0[i] + a1[i] + a2[i] + a3[i] + a4[i]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _hsum(row, xmap, before, k, factors, ext8, lev, out):
     # window sums of k along a row with reflect-101 borders. With k = f1 f2 ... (each f in
     # 2..5; 50 = 5 * 5 * 2) level j+1 sums f shifted copies of level j: three short loops
@@ -115,19 +115,19 @@ def _hsum(row, xmap, before, k, factors, ext8, lev, out):
             off += 1 << j
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _round_f32(colsum, scale, out):
     for x in range(colsum.shape[0]):
         out[x] = np.uint8(np.int32(np.rint(np.float32(colsum[x]) * scale)))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _round_f64(colsum, scale, out):
     for x in range(colsum.shape[0]):
         out[x] = np.uint8(np.int32(np.rint(np.float64(colsum[x]) * scale)))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _box_rows(src, dst, k, factors, scale, single, row0, row1):
     h, w = src.shape
     before = k // 2

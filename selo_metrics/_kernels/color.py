@@ -9,12 +9,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import run_chunks
+from . import CACHE, run_chunks
 
 __all__ = ["png_rgb_to_gray", "tiff_rgb_to_gray"]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _png_rows(rgb, to_1, from_1, use_gamma, out, row0, row1):
     w = out.shape[1]
     for y in range(row0, row1):
@@ -34,7 +34,7 @@ def _png_rows(rgb, to_1, from_1, use_gamma, out, row0, row1):
                 o[x] = (9797 * r + 19234 * g + 3737 * b) >> 15
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _tiff_rows(rgb, out, row0, row1):
     w = out.shape[1]
     for y in range(row0, row1):

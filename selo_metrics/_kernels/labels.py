@@ -13,12 +13,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import run_chunks
+from . import CACHE, run_chunks
 
 __all__ = ["component_moments", "extract_runs"]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _runs_of_rows(flags, offsets, rows, x0s, x1s, row0, row1):
     w = flags.shape[1]
     for y in range(row0, row1):
@@ -56,7 +56,7 @@ def extract_runs(flags, runs_per_row, nthreads):
     return rows, x0s, x1s
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=CACHE, inline="always")
 def _find(parent, i):
     root = i
     while parent[root] != root:
@@ -68,7 +68,7 @@ def _find(parent, i):
     return root
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def component_moments(rows, x0s, x1s):
     """Label runs 8-connectedly and sum each component's moments.
 

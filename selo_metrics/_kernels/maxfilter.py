@@ -18,13 +18,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import run_chunks
+from . import CACHE, run_chunks
 from .borders import extend_row, reflect
 
 __all__ = ["peak_flags", "vertical_max"]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _vertical_cols(src, dst, m, c0, c1):
     h = src.shape[0]
     before = m // 2
@@ -70,13 +70,13 @@ def vertical_max(src, dst, m, nthreads):
     run_chunks(_vertical_cols, src.shape[1], src, dst, m, min_chunk=256, threads=nthreads)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def _max2(out, a, b):
     for i in range(out.shape[0]):
         out[i] = max(a[i], b[i])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _window_max(a):
     best = a[0]
     for i in range(1, a.shape[0]):
@@ -84,7 +84,7 @@ def _window_max(a):
     return best
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _peak_rows(g, vmax, m, runs, row0, row1):
     w = g.shape[1]
     before = m // 2

@@ -18,12 +18,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import CACHE
+
 __all__ = ["clip_line", "draw_line", "fill_polys_paper", "fill_polys_slm"]
 
 XY_SHIFT = 16
 XY_ONE = 1 << XY_SHIFT
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = numba.njit(cache=CACHE, nogil=True)
 
 
 # ------------------------------------------------------------------------------------------

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import run_chunks
+from . import CACHE, run_chunks
 
 __all__ = ["masked_sums_f64", "masked_sums_u8"]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _sums_u8_rows(gray, mask, out, row0, row1):
     w = gray.shape[1]
     for y in range(row0, row1):
@@ -30,7 +30,7 @@ def _sums_u8_rows(gray, mask, out, row0, row1):
         out[y, 2] = sa
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _sums_f64_rows(prob, mask, area, s_in, s_all, row0, row1):
     w = prob.shape[1]
     for y in range(row0, row1):

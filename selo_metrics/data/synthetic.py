@@ -13,7 +13,7 @@ import math
 import numba
 import numpy as np
 
-from .._kernels import run_chunks
+from .._kernels import CACHE, run_chunks
 from ..geometry import PolygonsLike, as_polygons
 
 __all__ = ["SYNTHETIC_KINDS", "synthetic_map"]
@@ -26,7 +26,7 @@ SYNTHETIC_KINDS = {
 }
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _render_rows(h, w, blobs, noise, noise_amp, out, row0, row1):
     nb = blobs.shape[0]
     gh, gw = noise.shape

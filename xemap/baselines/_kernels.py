@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from selo_metrics._kernels import CACHE
+
 __all__ = [
     "accumulate_cells",
     "gaussian_rows",
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def accumulate_cells(row_idx, col_idx, scores, n_rows, n_cols):  # pragma: no cover - numba
     """Sum and count of box scores per cell; box ``i`` covers cells ``row_idx[i, 0]:row_idx[i, 1]``.
 
@@ -48,7 +50,7 @@ def accumulate_cells(row_idx, col_idx, scores, n_rows, n_cols):  # pragma: no co
     return total, count
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=CACHE, nogil=True, inline="always")
 def _clamp(p, n):  # pragma: no cover - numba
     if p < 0:
         return 0
@@ -57,7 +59,7 @@ def _clamp(p, n):  # pragma: no cover - numba
     return p
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def median_rows(values, row_cell, col_edges, radius, out, y0, y1):  # pragma: no cover - numba
     """Exact ``(2r+1)^2`` median with replicated borders, for output rows ``y0:y1``.
 
@@ -171,7 +173,7 @@ def median_rows(values, row_cell, col_edges, radius, out, y0, y1):  # pragma: no
             x = end
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _reflect101(p, n):  # pragma: no cover - numba
     if n == 1:
         return 0
@@ -183,7 +185,7 @@ def _reflect101(p, n):  # pragma: no cover - numba
     return p
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def reflect_weights(kernel, cell, n_cells):  # pragma: no cover - numba
     """Per output position, the kernel weight falling on each cell (reflect-101 borders).
 
@@ -210,7 +212,7 @@ def reflect_weights(kernel, cell, n_cells):  # pragma: no cover - numba
     return weights, lo, hi
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def horizontal_cells(values, wx, lo_x, hi_x):  # pragma: no cover - numba
     """Horizontal Q8 pass, once per cell row: ``(n_row_cells, w)`` int64."""
     n_rows = values.shape[0]
@@ -225,7 +227,7 @@ def horizontal_cells(values, wx, lo_x, hi_x):  # pragma: no cover - numba
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def gaussian_rows(horiz, wy, lo_y, hi_y, out, y0, y1):  # pragma: no cover - numba
     """Vertical Q8 pass and the rounding shift to uint8, for output rows ``y0:y1``."""
     w = horiz.shape[1]
