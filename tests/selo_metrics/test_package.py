@@ -231,3 +231,32 @@ def test_cache_dir_must_be_private(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     cache, where = _cache.choose_cache_dir(tmp_path, user_dir="/proc/no-such-dir")
     assert cache and where == str(tmp_path / "xdg" / "selo_metrics" / "numba")
+
+
+def test_the_suite_never_uses_a_stale_kernel_cache(tmp_path):
+    """numba keys a cached kernel on its own file: an edit to an inlined helper (borders.py)
+    would run old machine code. The root conftest keys the whole cache on every numba source:
+    the kernels of this process cache there, and any edit moves to a fresh directory."""
+    import importlib.util
+    import shutil
+
+    import numba
+
+    from selo_metrics._kernels import box
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("root_conftest", root / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    numba_sources_hash = conftest.numba_sources_hash
+
+    where = os.environ["NUMBA_CACHE_DIR"]
+    assert Path(where).name == numba_sources_hash() and numba.config.CACHE_DIR == where
+    assert box._box_rows.stats.cache_path.startswith(where)
+    copy = tmp_path / "copy"
+    for pkg in ("selo_metrics", "xemap"):
+        shutil.copytree(root / pkg, copy / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    assert numba_sources_hash(copy) == numba_sources_hash()
+    borders = copy / "selo_metrics" / "_kernels" / "borders.py"
+    borders.write_text(borders.read_text().replace("2 * n - 2 - i", "2 * n - 1 - i"))
+    assert numba_sources_hash(copy) != numba_sources_hash()
