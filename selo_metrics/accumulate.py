@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .conventions import CONVENTIONS
 from .metrics import SeLoResult, evaluate
 from .report import summarize
 from .rrsis_run import parse_metrics, rrsis_row
@@ -16,6 +17,14 @@ from .samples import RESERVED
 __all__ = ["SeLoAccumulator"]
 
 _METRIC_KEYS = ("rsu", "ras", "rda", "rmi")
+
+
+def _check_attributes(attributes: Mapping[str, Any] | None) -> None:
+    """Refuse attribute names that are row fields: ``rmi=7`` would replace the metric."""
+    reserved = sorted(set(attributes or ()) & RESERVED)
+    if reserved:
+        raise ValueError(f"attribute name(s) {reserved} are reserved (the metrics and row "
+                         f"fields: {sorted(RESERVED)}); rename them")
 
 
 class SeLoAccumulator:
@@ -30,6 +39,12 @@ class SeLoAccumulator:
     :meth:`compute` gives the same dict as the runner's ``summary.json``. Means use exactly
     rounded summation (``math.fsum``), so they do not depend on the order of updates or
     merges: one process, many, or Dask give identical numbers.
+
+    What it refuses (``ValueError``), rather than give a silently wrong mean: results of
+    another convention or other parameters than the ones it holds (``"slm"`` and
+    ``"paper"`` numbers do not average); an attribute named like a row field (``rmi``,
+    ``id``, ...: it would overwrite the metric); merging an accumulator into itself, or two
+    accumulators that hold the same sample ``index`` (the sample would count twice).
 
     Parameters
     ----------
@@ -58,13 +73,23 @@ class SeLoAccumulator:
     (2, 0.9987, ['false', 'true'])
     """
 
+    #: the parameter overrides of the results held (None: no result yet)
+    _params: dict[str, Any] | None = None
+
     def __init__(self, *, convention: str = "slm", attributes: list[str] | None = None,
                  metrics: Any = ("selo",), rrsis_size: int | None = None):
+        if convention not in CONVENTIONS:
+            raise ValueError(f"unknown convention {convention!r}; choose from "
+                             f"{sorted(CONVENTIONS)}")
+        reserved = sorted(set(attributes or ()) & RESERVED)
+        if reserved:
+            raise ValueError(f"attribute name(s) {reserved} are reserved (row fields)")
         self.convention = convention
         self.attributes = None if attributes is None else list(attributes)
         self.metrics = parse_metrics(metrics)
         self.rrsis_size = rrsis_size
         self._rows: list[dict[str, Any]] = []
+        self._params = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -117,6 +142,7 @@ class SeLoAccumulator:
             The map or polygons cannot be scored (nothing is added; see
             :meth:`add_failure` to record it).
         """
+        _check_attributes(attributes)
         rrsis: dict[str, Any] = {}
         if isinstance(result_or_map, SeLoResult):
             if polygons is not None or params:
@@ -125,7 +151,9 @@ class SeLoAccumulator:
                 raise TypeError("update(result) carries the SeLo metrics only; give the map "
                                 "and its GT to score the RRSIS metrics")
             result = result_or_map
+            self._check_setting(result.convention, result.params, result.sample_id)
         else:
+            self._check_setting(self.convention, params, sample_id)
             if polygons is None:
                 raise TypeError("update(map, polygons): polygons are required with a map")
             t0 = time.perf_counter()
@@ -148,7 +176,22 @@ class SeLoAccumulator:
         }
         row.update(attributes or {})
         self._rows.append(row)
+        self._params = dict(result.params if result is not None else params)
         return result if result is not None else rrsis
+
+    def _check_setting(self, convention: str, params: Mapping[str, Any], sample: Any) -> None:
+        """Refuse a result of another convention or other parameters than those held."""
+        if convention != self.convention:
+            raise ValueError(
+                f"sample {sample!r} was scored with convention {convention!r}, this "
+                f"accumulator holds {self.convention!r} results; use "
+                f"SeLoAccumulator(convention={convention!r}) for them"
+            )
+        if self._params is not None and dict(params) != self._params:
+            raise ValueError(
+                f"sample {sample!r} was scored with parameters {dict(params)}, this "
+                f"accumulator holds results with {self._params}; they do not average"
+            )
 
     def add_row(self, row: Mapping[str, Any]) -> None:
         """Add a row as the runner writes it (metrics, or ``error``, plus attributes).
@@ -166,6 +209,9 @@ class SeLoAccumulator:
         if row.get("error") is None and any(row.get(k) is None for k in need):
             what = "all four metrics" if need == _METRIC_KEYS else ", ".join(need)
             raise ValueError(f"row {row.get('id')!r} has neither {what} nor 'error'")
+        if row.get("convention", self.convention) != self.convention:
+            raise ValueError(f"row {row.get('id')!r} has convention {row['convention']!r}, "
+                             f"this accumulator holds {self.convention!r} results")
         self._rows.append(dict(row))
 
     def add_failure(self, sample_id: Any, error: BaseException | str, *,
@@ -181,6 +227,7 @@ class SeLoAccumulator:
         [{'index': None, 'id': 'q7',
           'error': {'type': 'ValueError', 'message': 'polygon has zero area'}}]
         """
+        _check_attributes(attributes)
         if isinstance(error, BaseException):
             err = {"type": type(error).__name__, "message": str(error)}
         else:
@@ -188,21 +235,56 @@ class SeLoAccumulator:
         self._rows.append({"index": index, "id": sample_id, "error": err, **(attributes or {})})
 
     def merge(self, other: SeLoAccumulator) -> SeLoAccumulator:
-        """Add every sample of ``other`` to this accumulator and return it."""
+        """Add every sample of ``other`` to this accumulator and return it.
+
+        Raises
+        ------
+        ValueError
+            ``other`` is this accumulator (its samples would count twice), holds a sample
+            ``index`` this one holds too, or holds results of another convention or other
+            parameters.
+
+        Examples
+        --------
+        >>> acc = SeLoAccumulator()
+        >>> acc.merge(acc)
+        Traceback (most recent call last):
+        ...
+        ValueError: cannot merge an accumulator into itself: its samples would count twice
+        """
         if not isinstance(other, SeLoAccumulator):
             raise TypeError(f"cannot merge {type(other).__name__} into SeLoAccumulator")
         if (other.metrics, other.rrsis_size) != (self.metrics, self.rrsis_size):
             raise ValueError(f"cannot merge an accumulator of metrics {other.metrics} (RRSIS "
                              f"size {other.rrsis_size}) into one of {self.metrics} "
                              f"(RRSIS size {self.rrsis_size})")
+        if other is self:
+            raise ValueError("cannot merge an accumulator into itself: its samples would count "
+                             "twice")
+        if other.convention != self.convention:
+            raise ValueError(f"cannot merge {other.convention!r} results into an accumulator "
+                             f"of {self.convention!r} results")
+        other_params = other._params
+        if None not in (self._params, other_params) and self._params != other_params:
+            raise ValueError(f"cannot merge results with parameters {other_params} into "
+                             f"results with {self._params}")
+        held = {r["index"]: r.get("id") for r in self._rows if r.get("index") is not None}
+        twice = [(r["index"], r.get("id")) for r in other._rows if r.get("index") in held]
+        if twice:
+            index, sid = twice[0]
+            raise ValueError(f"{len(twice)} sample(s) are in both accumulators, first index "
+                             f"{index} (id {sid!r}): merging would count them twice")
         self._rows.extend(dict(r) for r in other._rows)
+        if self._params is None:
+            self._params = other_params
         if other.attributes is not None and self.attributes is not None:
             self.attributes += [a for a in other.attributes if a not in self.attributes]
         return self
 
     def reset(self) -> None:
-        """Forget every sample."""
+        """Forget every sample (and the parameters they were scored with)."""
         self._rows.clear()
+        self._params = None
 
     @property
     def rows(self) -> list[dict[str, Any]]:

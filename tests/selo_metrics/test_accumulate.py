@@ -71,3 +71,94 @@ def test_compute_equals_the_runner_summary(tmp_path):
     mine = acc.compute()
     theirs = {k: v for k, v in res.summary.items() if k not in ("run", "pending")}
     assert mine == theirs
+
+
+G = np.zeros((300, 300), np.uint8)
+G[100:200, 100:200] = 255
+SQUARE = [[(90, 90), (210, 90), (210, 210), (90, 210)]]
+
+
+def _filled(n: int, start: int = 0) -> SeLoAccumulator:
+    acc = SeLoAccumulator()
+    for i in range(start, start + n):
+        acc.add_row({"index": i, "id": f"s{i}", "rsu": 0.5, "ras": 0.5, "rda": 0.5,
+                     "rmi": 0.5 + i / 100, "seconds": 1.0})
+    return acc
+
+
+def test_merging_into_itself_is_refused_and_changes_nothing():
+    acc = _filled(3)
+    before = acc.compute()
+    with pytest.raises(ValueError, match="into itself"):
+        acc.merge(acc)
+    assert len(acc) == 3 and acc.compute() == before
+
+
+def test_merging_the_same_samples_twice_is_refused():
+    acc, part = _filled(3), _filled(2, start=3)
+    acc.merge(part)
+    with pytest.raises(ValueError, match=r"2 sample\(s\) are in both accumulators, first "
+                                         r"index 3 \(id 's3'\)"):
+        acc.merge(part)
+    assert len(acc) == 5
+    assert acc.compute()["rmi"] == math.fsum(0.5 + i / 100 for i in range(5)) / 5
+
+
+@pytest.mark.parametrize("name", ["rmi", "rsu", "ras", "rda", "seconds", "id", "index",
+                                  "error", "convention"])
+def test_an_attribute_named_like_a_row_field_is_refused(name):
+    acc = SeLoAccumulator()
+    res = acc.update(G, SQUARE, sample_id="a")
+    with pytest.raises(ValueError, match=f"'{name}'.* reserved"):
+        acc.update(res, sample_id="b", attributes={name: 7.0})
+    with pytest.raises(ValueError, match=f"'{name}'.* reserved"):
+        acc.update(G, SQUARE, sample_id="c", attributes={name: 7.0, "hop": 1})
+    with pytest.raises(ValueError, match="reserved"):
+        acc.add_failure("d", "broken", attributes={name: 7.0})
+    with pytest.raises(ValueError, match="reserved"):
+        SeLoAccumulator(attributes=["hop", name])
+    s = acc.compute()
+    assert s["count"] == 1 and s["rmi"] == res.rmi  # nothing was added, the mean is intact
+
+
+def test_results_of_another_convention_or_parameters_are_refused():
+    slm, paper = evaluate(G, SQUARE), evaluate(G, SQUARE, convention="paper")
+    acc = SeLoAccumulator()
+    acc.update(slm, sample_id="a")
+    with pytest.raises(ValueError, match="convention 'paper'.* holds 'slm'"):
+        acc.update(paper, sample_id="b")
+    with pytest.raises(ValueError, match="parameters"):
+        acc.update(G, SQUARE, sample_id="c", rsu_alpha=0.5)
+    with pytest.raises(ValueError, match="parameters"):
+        acc.update(evaluate(G, SQUARE, box_passes=3), sample_id="d")
+    with pytest.raises(ValueError, match="convention 'paper'"):
+        acc.add_row({"index": 9, "id": "e", "convention": "paper", "rsu": 1.0, "ras": 0.0,
+                     "rda": 1.0, "rmi": 1.0})
+    assert len(acc) == 1
+    papers = SeLoAccumulator(convention="paper")
+    papers.update(paper, sample_id="b")
+    with pytest.raises(ValueError, match="cannot merge 'paper' results"):
+        acc.merge(papers)
+    tuned = SeLoAccumulator()
+    tuned.update(G, SQUARE, sample_id="c", rsu_alpha=0.5)
+    with pytest.raises(ValueError, match="parameters"):
+        acc.merge(tuned)
+    with pytest.raises(ValueError, match="parameters"):
+        tuned.merge(pickle.loads(pickle.dumps(acc)))
+    assert (len(acc), len(tuned)) == (1, 1)
+    acc.reset()
+    acc.update(G, SQUARE, sample_id="c", rsu_alpha=0.5)  # a fresh start takes any parameters
+    assert acc.merge(tuned).compute()["count"] == 2
+    with pytest.raises(ValueError, match="unknown convention"):
+        SeLoAccumulator(convention="cvpr")
+
+
+def test_failures_are_listed_in_sample_order_whatever_the_arrival_order():
+    acc = SeLoAccumulator()
+    for index in (5, 1, None, 3, 0, None):
+        acc.add_failure(f"s{index}" if index is not None else f"late{len(acc)}",
+                        ValueError("bad map"), index=index)
+    acc.add_row({"index": 2, "id": "s2", "rsu": 1.0, "ras": 0.0, "rda": 1.0, "rmi": 1.0})
+    failures = acc.compute()["failures"]
+    assert [f["id"] for f in failures] == ["s0", "s1", "s3", "s5", "late2", "late5"]
+    assert [r["id"] for r in acc.rows] == ["s0", "s1", "s2", "s3", "s5", "late2", "late5"]
