@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from selo_metrics._kernels.box import box_filter_passes
     from selo_metrics._kernels.labels import component_moments, extract_runs
     from selo_metrics._kernels.maxfilter import peak_flags, vertical_max
-    from selo_metrics._kernels.sums import masked_sums_u8
+    from selo_metrics._kernels.sums import masked_sums
     from selo_metrics._workspace import map_buffers
     from selo_metrics.raster import gt_mask
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                              None, {})
         mask = timed("GT mask (raster)", gt_mask, pl, gray.shape,
                      out=map_buffers(gray.shape)[0])
-        timed("Rsu sums", masked_sums_u8, gray, mask)
+        timed("Rsu sums", masked_sums, gray, mask)
         del mask
         smooth, spare = timed("box filter x5", box_filter_passes, gray, 50, 5, nt,
                               map_buffers(gray.shape))

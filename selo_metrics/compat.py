@@ -23,8 +23,13 @@ What differs, on purpose:
   the script goes on. A file that cannot be read always raises.
 * **Files are read without OpenCV**, pixel for pixel as ``cv2.imread(path,
   IMREAD_GRAYSCALE)`` (:func:`selo_metrics.read_map`).
-* **The visual option** (``set_visual_options(True, path)``) draws the overlay of
-  :func:`selo_metrics.plot_result` into ``./img_circle.jpg`` instead of OpenCV circles.
+* **The visual option** (``set_visual_options(True, addmap_path)``) prints the same lines
+  and draws the same marks as the official class (the GT circles, thickness 3; a circle of
+  radius ``6 * rank`` and the rank's number at each attention centre, in the official
+  colours) on the full-size addmap, into ``./img_circle.jpg`` (JPEG quality 95), with
+  Pillow instead of OpenCV: circles agree with ``cv2.circle`` to a pixel of thickness, the
+  numbers are Pillow's font, not OpenCV's Hershey glyphs. An addmap that cannot be read
+  raises :class:`~selo_metrics.MapReadError` (the official code crashes in OpenCV).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SeLoInputError
-from .io import read_map
+from .io import MapReadError, read_map
 from .metrics import SeLoResult, evaluate
 from .raster import gt_mask
 
@@ -184,10 +189,11 @@ class SLM:
 
     def ras(self, region_lists: Any, prob: np.ndarray, visual: bool = True,
             src_img: str | None = None) -> float:
-        """Ras of a probability map against the regions; an overlay when asked."""
+        """Ras of a probability map against the regions; with ``src_img`` (an addmap path),
+        the official printout and ``./img_circle.jpg``."""
         result = self._evaluate(prob, region_lists)
         if visual and src_img is not None:
-            self._visual(prob, region_lists, result)
+            self._visual(src_img, result)
         return np.float64(result.ras)
 
     def rda(self, region_lists: Any, prob: np.ndarray) -> float:
@@ -198,12 +204,17 @@ class SLM:
         """The weighted mean, with the instance's weights."""
         return self.rmi_wsu * rsu + self.rmi_was * (1 - ras) + self.rmi_wda * rda
 
-    def _visual(self, prob: Any, region_list: Any, result: SeLoResult) -> None:
-        from .plot import save_overlay
-
-        print("centers_and_radius: ", [list(r) for r in result.regions])
-        print("prob_centers: ", [list(c) for c in result.attention_centers])
-        save_overlay("./img_circle.jpg", prob, region_list, result)
+    def _visual(self, src_img: str, result: SeLoResult) -> None:
+        """The official ``ras``'s visual branch: print, draw on the addmap, write, print."""
+        image = _read_color(src_img)
+        regions = [tuple(int(v) for v in r) for r in result.regions]
+        centres = [[int(v) for v in c] for c in result.attention_centers]
+        print("centers_and_radius: ", regions)
+        print("prob_centers: ", centres)
+        print("offsets: ", _official_offsets(regions, centres))
+        _draw_official_marks(image, regions, centres)
+        image.save("./img_circle.jpg", quality=95)
+        print(centres)
 
     def evaluate(self, prob_path: str, region_list: Any) -> dict[str, Any]:
         """Score one map file against its regions: the official dict, logged.
@@ -235,7 +246,7 @@ class SLM:
             return metrics
         self.last_result = result
         if self.visual_ras and self.src_addmap_path is not None:
-            self._visual(gray, region_list, result)
+            self._visual(self.src_addmap_path, result)
         rsu, rda, ras = np.float64(result.rsu), np.float64(result.rda), np.float64(result.ras)
         metrics = self._format_output_dict(rsu, rda, ras, self.rmi(rsu, rda, ras))
         self.logging_acc(metrics, prob_path)
@@ -251,3 +262,53 @@ class SLM:
         mean_metric = {k: np.mean(v) for k, v in self.all_metrics.items()}
         self.logging_acc(mean_metric, ave=True)
         return mean_metric
+
+
+def _official_offsets(regions: list[tuple[int, int, int]], centres: list[list[int]]) -> list:
+    """The official ``offsets`` list, with its types (``np.float64`` means, ``int`` radii)."""
+    if not centres:
+        return [regions[0][2]]
+    offsets: list = []
+    for x, y, r in regions:
+        dises = [np.linalg.norm(np.array([x, y] - np.array(p))) for p in centres]
+        dises = [d for d in dises if d <= r]
+        offsets.append(np.mean(dises) if dises else r)
+    return offsets
+
+
+def _read_color(path: str) -> Any:
+    """The addmap as an RGB Pillow image, EXIF orientation applied (as ``cv2.imread``)."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as img:
+            return ImageOps.exif_transpose(img).convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise MapReadError(f"addmap {path} cannot be read: {exc}", path=path) from None
+
+
+def _draw_official_marks(image: Any, regions: list, centres: list) -> None:
+    """``cv2.circle(img, (x, y), r, 2, 3)`` per region; per centre (rank ``i``, from 1)
+    ``cv2.circle(img, c, 6 i, 1, 4)`` and ``cv2.putText(img, str(i), c, HERSHEY_COMPLEX, 6,
+    (0, 0, 0), 25)``. OpenCV's scalar colours 2 and 1 are BGR (2, 0, 0) and (1, 0, 0)."""
+    from PIL import ImageDraw, ImageFont
+
+    draw = ImageDraw.Draw(image)
+
+    def ring(x: int, y: int, r: int, thickness: int, rgb: tuple[int, int, int]) -> None:
+        # OpenCV centres the thickness on the radius; Pillow draws it inwards
+        outer = r + thickness // 2
+        draw.ellipse([x - outer, y - outer, x + outer, y + outer], outline=rgb,
+                     width=thickness + 1)
+
+    for x, y, r in regions:
+        ring(x, y, r, 3, (0, 0, 2))
+    try:  # digits about as tall as OpenCV's Hershey at scale 6 (121 px above the baseline)
+        font = ImageFont.load_default(size=150)
+    except (TypeError, ImportError, OSError):  # pragma: no cover - Pillow without FreeType
+        font = ImageFont.load_default()
+    for rank, (x, y) in enumerate(centres, start=1):
+        ring(x, y, 6 * rank, 4, (0, 0, 1))
+        # Hershey digits start a little right of the origin and do not reach below it
+        draw.text((x + 16, y - 10), str(rank), fill=(0, 0, 0), font=font, anchor="ls",
+                  stroke_width=12, stroke_fill=(0, 0, 0))

@@ -125,7 +125,7 @@ def test_results_of_another_convention_or_parameters_are_refused():
     slm, paper = evaluate(G, SQUARE), evaluate(G, SQUARE, convention="paper")
     acc = SeLoAccumulator()
     acc.update(slm, sample_id="a")
-    with pytest.raises(ValueError, match="convention 'paper'.* holds 'slm'"):
+    with pytest.raises(ValueError, match=r"convention 'paper'.* holds 'slm'"):
         acc.update(paper, sample_id="b")
     with pytest.raises(ValueError, match="parameters"):
         acc.update(G, SQUARE, sample_id="c", rsu_alpha=0.5)

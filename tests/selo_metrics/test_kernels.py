@@ -17,6 +17,8 @@ from selo_metrics._kernels.box import (
 )
 from selo_metrics._kernels.labels import component_moments, extract_runs
 from selo_metrics._kernels.maxfilter import peak_flags, vertical_max
+from selo_metrics._kernels.pairwise import C1, C2, SMALL, layouts, pairwise_nodes
+from selo_metrics._kernels.sums import masked_sums
 from selo_metrics._reference.filters import (
     box_filter_ref,
     label_ref,
@@ -167,3 +169,68 @@ def test_against_scipy_and_skimage_on_a_real_sized_map():
         cy, cx = p.centroid
         assert int(comps.sum_row[c]) // int(comps.count[c]) == int(cy)
         assert int(comps.sum_col[c]) // int(comps.count[c]) == int(cx)
+
+
+# -- the Rsu sums: numpy's pairwise order, bit for bit ---------------------------------------
+
+
+def test_byte_over_255_is_the_correctly_rounded_quotient():
+    """``g * C1 + g * C2`` is ``g / 255.0`` for every byte, and ``g * C1`` is exact."""
+    from fractions import Fraction
+
+    g = np.arange(256, dtype=np.float64)
+    assert np.array_equal(g * C1 + g * C2, g / 255.0)
+    assert all(Fraction(float(v)) == i * Fraction(C1) for i, v in enumerate(g * C1))
+
+
+def _numpy_sums(values, mask):
+    prob = values / 255.0 if values.dtype == np.uint8 else values
+    return int(mask.sum()), np.sum(np.multiply(prob, mask.astype(np.float64))), np.sum(prob)
+
+
+@settings(max_examples=150, deadline=None)
+@given(h=st.integers(1, 300), w=st.integers(1, 300), seed=st.integers(0, 2**32 - 1),
+       density=st.sampled_from([0.0, 0.01, 0.3, 1.0]), rect=st.booleans(),
+       as_float=st.booleans())
+def test_masked_sums_are_numpys_bit_for_bit(h, w, seed, density, rect, as_float):
+    """Any shape, a uint8 map (``g / 255.0``) or any float map, any mask: the very doubles of
+    ``np.sum(prob * mask)`` and ``np.sum(prob)`` (the official code's Rsu sums)."""
+    rng = np.random.default_rng(seed)
+    values = (rng.random((h, w)) if as_float
+              else rng.integers(0, 256, (h, w)).astype(np.uint8))
+    mask = (rng.random((h, w)) < density).astype(np.uint8)
+    if rect:  # one GT block: the kernel skips the masked sum outside its rows
+        mask[:] = 0
+        y0, x0 = rng.integers(0, h), rng.integers(0, w)
+        mask[y0:y0 + rng.integers(1, h + 1), x0:x0 + rng.integers(1, w + 1)] = 1
+    assert masked_sums(values, mask) == _numpy_sums(values, mask)
+
+
+def test_every_node_size_of_the_unrolled_layouts():
+    """Every node size up to SMALL and beyond (the layouts, the walk above them, tails)."""
+    rng = np.random.default_rng(0)
+    n_max = 3 * SMALL
+    g = rng.integers(0, 256, n_max).astype(np.uint8)
+    m = (rng.random(n_max) < 0.5).astype(np.uint8)
+    prob = g / 255.0
+    out = np.empty((1, 2))
+    sizes = [*range(1, SMALL + 300), *rng.integers(SMALL, n_max, 50).tolist()]
+    for k in sizes:
+        lengths = np.array([k], np.int64)
+        pairwise_nodes(g, m, 0, n_max, np.zeros(1, np.int64), lengths, layouts(lengths), out,
+                       0, 1)
+        assert (out[0, 0], out[0, 1]) == (np.sum(prob[:k]), np.sum(prob[:k] * m[:k])), k
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+@pytest.mark.parametrize("shape", [(513, 1031), (1024, 1024), (1999, 2003)])
+def test_masked_sums_in_parallel_are_numpys(shape, threads, monkeypatch):
+    """Maps large enough to be split between threads (the tree's top levels in Python)."""
+    monkeypatch.setenv("SELO_NUM_THREADS", threads)
+    rng = np.random.default_rng(shape[0])
+    g = rng.integers(0, 256, shape).astype(np.uint8)
+    mask = np.zeros(shape, np.uint8)
+    mask[shape[0] // 3: shape[0] // 2, 100:900] = 1
+    assert masked_sums(g, mask) == _numpy_sums(g, mask)
+    prob = rng.random(shape)
+    assert masked_sums(prob, mask) == _numpy_sums(prob, mask)

@@ -1,0 +1,305 @@
+"""numpy's pairwise summation, reproduced bit for bit on the Rsu sums (explicit SIMD leaves).
+
+The official code computes ``np.sum(prob)`` and ``np.sum(prob * mask)`` with ``prob = gray /
+255.0``. numpy adds a contiguous float64 array with its pairwise summation
+(``pairwise_sum`` in ``numpy/_core/src/umath/loops_utils.h.src``) over the whole flattened
+array, starting from 0.0:
+
+* fewer than 8 values: added one by one;
+* 8 to 128 values (a leaf): 8 accumulators ``r[j]`` take the values ``j, j + 8, j + 16, ...``
+  in order, are combined as ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))``, and the
+  last ``n % 8`` values are added one by one;
+* more: the first ``n2 = n // 2 - (n // 2) % 8`` values and the rest are summed separately
+  and added.
+
+Float addition is not associative, so another order (exact integer sums divided by 255
+once) can differ from the official numbers in the last bit. This module walks the same tree:
+
+* a leaf's 8 accumulators are one ``<8 x double>`` vector; numba's loop vectorizer cannot
+  form it (a fixed-width reduction), so the leaf loop is LLVM IR (:func:`_make_lanes`): plain
+  IEEE ``fadd`` / ``fmul``, no fast-math flags;
+* ``gray / 255.0`` is ``gray * C1 + gray * C2`` with ``C1 + C2 = 1/255`` split so that
+  ``gray * C1`` is exact: it equals the correctly rounded quotient for all 256 values (tested);
+* the tree's shape depends on sizes only, and its nodes of at most :data:`SMALL` values take
+  a handful of sizes: each size's leaves and additions are worked out once
+  (:func:`layouts`), so the kernel runs a short list per node instead of a recursion.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from . import CACHE
+
+__all__ = ["BLOCK", "C1", "C2", "SMALL", "layouts", "pairwise_nodes", "split"]
+
+#: numpy's ``PW_BLOCKSIZE``: the largest leaf
+BLOCK = 128
+#: nodes of at most this many values are summed from a precomputed layout
+SMALL = 4096
+#: ``1/255`` as ``C1 + C2``; ``C1`` has 44 significant bits, so ``g * C1`` is exact for a byte
+C1 = 0.0039215686274509665
+C2 = 1.3932210505100003e-17
+
+_F8 = ir.VectorType(ir.DoubleType(), 8)
+
+
+def split(n: int) -> int:
+    """Where numpy splits a block of ``n > 128`` values: half, rounded down to a multiple of 8.
+
+    Examples
+    --------
+    >>> split(129), split(1000)
+    (64, 496)
+    """
+    half = n // 2
+    return half - half % 8
+
+
+# -- the leaves, in LLVM IR ------------------------------------------------------------------
+
+
+def _load8(context, builder, arr_type, arr_val, i):
+    ary = context.make_array(arr_type)(context, builder, arr_val)
+    ptr = builder.gep(ary.data, [i])
+    vec = ir.VectorType(ary.data.type.pointee, 8)
+    return builder.load(builder.bitcast(ptr, vec.as_pointer()), align=1)
+
+
+def _values8(context, builder, arr_type, arr_val, i):
+    """Eight consecutive map values as float64: ``g / 255.0`` for uint8, else as stored."""
+    raw = _load8(context, builder, arr_type, arr_val, i)
+    if arr_type.dtype != types.uint8:
+        return raw
+    x = builder.uitofp(raw, _F8)
+    c1 = ir.Constant(_F8, [ir.Constant(ir.DoubleType(), C1)] * 8)
+    c2 = ir.Constant(_F8, [ir.Constant(ir.DoubleType(), C2)] * 8)
+    return builder.fadd(builder.fmul(x, c1), builder.fmul(x, c2))
+
+
+def _hsum(builder, vec):
+    """numpy's combination of the 8 accumulators: ``((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7))``."""
+    r = [builder.extract_element(vec, ir.Constant(ir.IntType(32), k)) for k in range(8)]
+    add = builder.fadd
+    return add(add(add(r[0], r[1]), add(r[2], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))
+
+
+def _make_lanes(masked: bool):
+    """An intrinsic ``(arr, mask, start, steps) -> (sum, masked sum)``: numpy's sum of the
+    ``8 * steps`` values from ``start`` as one leaf (the last ``n % 8`` are the caller's).
+
+    The accumulators start at 0.0: ``0.0 + v == v`` for the values here (``>= 0``), where
+    numpy starts from ``v``. Without ``masked``, the masked sum is 0.0 (no GT pixel there).
+    """
+
+    def codegen(context, builder, sig, args):
+        arr, mask = sig.args[0], sig.args[1]
+        arr_v, m_v, start, steps = args
+        i64 = ir.IntType(64)
+        zero = ir.Constant(_F8, [ir.Constant(ir.DoubleType(), 0.0)] * 8)
+        acc = cgutils.alloca_once_value(builder, zero)
+        acc_in = cgutils.alloca_once_value(builder, zero)
+        with cgutils.for_range(builder, steps) as loop:
+            i = builder.add(start, builder.mul(loop.index, ir.Constant(i64, 8)))
+            vals = _values8(context, builder, arr, arr_v, i)
+            builder.store(builder.fadd(builder.load(acc), vals), acc)
+            if masked:
+                m = builder.uitofp(_load8(context, builder, mask, m_v, i), _F8)
+                builder.store(builder.fadd(builder.load(acc_in), builder.fmul(vals, m)), acc_in)
+        out = context.get_constant_undef(sig.return_type)
+        out = builder.insert_value(out, _hsum(builder, builder.load(acc)), 0)
+        return builder.insert_value(out, _hsum(builder, builder.load(acc_in)), 1)
+
+    def lanes(typingctx, arr, mask, start, steps):
+        return types.UniTuple(types.float64, 2)(arr, mask, start, steps), codegen
+
+    return intrinsic(lanes)
+
+
+_lanes_all = _make_lanes(False)
+_lanes_both = _make_lanes(True)
+
+
+@intrinsic
+def _value(typingctx, arr, i):
+    """One map value as float64 (as :func:`_values8`)."""
+
+    def codegen(context, builder, sig, args):
+        arr_v, i_v = args
+        ary = context.make_array(arr)(context, builder, arr_v)
+        raw = builder.load(builder.gep(ary.data, [i_v]))
+        if arr.dtype != types.uint8:
+            return raw
+        x = builder.uitofp(raw, ir.DoubleType())
+        c1 = ir.Constant(ir.DoubleType(), C1)
+        c2 = ir.Constant(ir.DoubleType(), C2)
+        return builder.fadd(builder.fmul(x, c1), builder.fmul(x, c2))
+
+    return types.float64(arr, i), codegen
+
+
+@numba.njit(cache=CACHE, nogil=True, inline="always")
+def _leaf(arr, mask, s, n, masked):
+    """numpy's sum of a leaf ``[s, s + n)`` (``n <= 128``), of values and of value * mask."""
+    ra = 0.0
+    ri = 0.0
+    end = s
+    if n >= 8:
+        if masked:
+            ra, ri = _lanes_both(arr, mask, s, n // 8)
+        else:
+            ra, ri = _lanes_all(arr, mask, s, n // 8)
+        end = s + n - n % 8
+    for i in range(end, s + n):
+        v = _value(arr, i)
+        ra += v
+        if masked:
+            ri += v * mask[i]
+    return ra, ri
+
+
+# -- the tree --------------------------------------------------------------------------------
+
+#: a token of a layout's program: add the two values on top of the stack
+_ADD = -1
+
+
+@cache
+def _layout(k: int) -> tuple[list[int], list[int], list[int]]:
+    """The leaves (offsets, lengths) of a node of ``k`` values and its additions, as a stack
+    program in post-order: ``q >= 0`` pushes leaf ``q``'s sum, ``_ADD`` adds the top two."""
+    offsets: list[int] = []
+    lengths: list[int] = []
+    program: list[int] = []
+
+    def walk(start: int, n: int) -> None:
+        if n <= BLOCK:
+            program.append(len(offsets))
+            offsets.append(start)
+            lengths.append(n)
+            return
+        half = split(n)
+        walk(start, half)
+        walk(start + half, n - half)
+        program.append(_ADD)
+
+    walk(0, k)
+    return offsets, lengths, program
+
+
+def layouts(node_lengths) -> tuple[np.ndarray, ...]:
+    """The layouts of every node size that the walk from these nodes down to nodes of at most
+    :data:`SMALL` values meets (a few), packed for :func:`pairwise_nodes`.
+
+    Returns ``(sizes, leaf_bounds, offsets, lengths, prog_bounds, programs)``: size ``j``'s
+    leaves are ``offsets[leaf_bounds[j]:leaf_bounds[j + 1]]`` (and ``lengths``), its program
+    ``programs[prog_bounds[j]:prog_bounds[j + 1]]``.
+
+    Examples
+    --------
+    >>> sizes, *_ = layouts([10_000])
+    >>> sizes.tolist()
+    [2496, 2504]
+    """
+    todo = {int(k) for k in node_lengths}
+    sizes: set[int] = set()
+    while todo:
+        k = todo.pop()
+        if k <= SMALL:
+            sizes.add(k)
+        else:
+            todo.update((split(k), k - split(k)))
+    ordered = sorted(sizes)
+    parts = [_layout(k) for k in ordered]
+    leaf_bounds = np.cumsum([0] + [len(p[0]) for p in parts]).astype(np.int64)
+    prog_bounds = np.cumsum([0] + [len(p[2]) for p in parts]).astype(np.int64)
+    flat = [np.array([v for p in parts for v in p[i]], np.int64) for i in range(3)]
+    return (np.array(ordered, np.int64), leaf_bounds, flat[0], flat[1], prog_bounds, flat[2])
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def _small(arr, mask, lo, hi, s, k, lay, stack):
+    """numpy's sums of a node of at most :data:`SMALL` values, from its layout."""
+    sizes, leaf_bounds, offsets, lengths, prog_bounds, programs = lay
+    j = 0
+    while sizes[j] != k:
+        j += 1
+    base = leaf_bounds[j]
+    sp = 0
+    for t in range(prog_bounds[j], prog_bounds[j + 1]):
+        q = programs[t]
+        if q == _ADD:
+            sp -= 1
+            stack[sp - 1, 0] += stack[sp, 0]
+            stack[sp - 1, 1] += stack[sp, 1]
+        else:
+            start = s + offsets[base + q]
+            n = lengths[base + q]
+            stack[sp, 0], stack[sp, 1] = _leaf(arr, mask, start, n, start < hi and start + n > lo)
+            sp += 1
+    return stack[0, 0], stack[0, 1]
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def _node(arr, mask, lo, hi, start, n, lay):
+    """numpy's pairwise sums of ``[start, start + n)``; only ``[lo, hi)`` may hold GT pixels.
+
+    A post-order walk with an explicit stack (its depth is below 64) down to nodes of at
+    most :data:`SMALL` values.
+    """
+    st_start = np.empty(64, np.int64)
+    st_n = np.empty(64, np.int64)
+    st_stage = np.zeros(64, np.int64)
+    left = np.empty((64, 2))
+    scratch = np.empty((64, 2))
+    sp = 0
+    st_start[0] = start
+    st_n[0] = n
+    ra = 0.0
+    ri = 0.0
+    while sp >= 0:
+        k = st_n[sp]
+        s = st_start[sp]
+        if k <= SMALL:
+            ra, ri = _small(arr, mask, lo, hi, s, k, lay, scratch)
+            sp -= 1
+            continue
+        half = k // 2
+        half -= half % 8
+        if st_stage[sp] == 0:
+            st_stage[sp] = 1
+            sp += 1
+            st_start[sp] = s
+            st_n[sp] = half
+            st_stage[sp] = 0
+        elif st_stage[sp] == 1:
+            left[sp, 0] = ra
+            left[sp, 1] = ri
+            st_stage[sp] = 2
+            sp += 1
+            st_start[sp] = s + half
+            st_n[sp] = k - half
+            st_stage[sp] = 0
+        else:
+            ra = left[sp, 0] + ra
+            ri = left[sp, 1] + ri
+            sp -= 1
+    return ra, ri
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def pairwise_nodes(arr, mask, lo, hi, starts, lengths, lay, out, k0, k1):
+    """``out[k] = (sum, masked sum)`` of the nodes ``k0 <= k < k1`` (``starts``, ``lengths``),
+    numpy's pairwise sums; ``lay`` is :func:`layouts` of ``lengths``.
+
+    ``arr`` (uint8: ``g / 255.0``; float64: as is) and ``mask`` (uint8 0/1) are flat; only
+    ``[lo, hi)`` may hold GT pixels.
+    """
+    for k in range(k0, k1):
+        out[k, 0], out[k, 1] = _node(arr, mask, lo, hi, starts[k], lengths[k], lay)
