@@ -260,3 +260,65 @@ def test_the_suite_never_uses_a_stale_kernel_cache(tmp_path):
     borders = copy / "selo_metrics" / "_kernels" / "borders.py"
     borders.write_text(borders.read_text().replace("2 * n - 2 - i", "2 * n - 1 - i"))
     assert numba_sources_hash(copy) != numba_sources_hash()
+
+
+def test_the_library_never_imports_opencv(tmp_path):
+    """OpenCV is a test extra (an oracle), never the library's: not on import, not to read a
+    map file, score it, run the compat class or the runner."""
+    from PIL import Image
+
+    pytest.importorskip("cv2", reason="OpenCV (a test extra) is not installed: nothing to show")
+    g = np.zeros((400, 500), np.uint8)
+    g[150:250, 200:300] = 255
+    Image.fromarray(g).save(tmp_path / "probmap_0.jpg")
+    Image.fromarray(np.dstack([g] * 3)).save(tmp_path / "addmap_0.png")
+    code = f"""
+import sys, json, numpy as np, selo_metrics
+from selo_metrics.compat import SLM
+square = [[(180, 130), (320, 130), (320, 270), (180, 270)]]
+path = {str(tmp_path / "probmap_0.jpg")!r}
+selo_metrics.evaluate(selo_metrics.read_map(path), square)
+slm = SLM()
+slm.set_visual_options(True, {str(tmp_path / "addmap_0.png")!r})
+slm.evaluate(path, square)
+with open({str(tmp_path / "anno.json")!r}, "w") as f:
+    json.dump([{{"jpg_name": "0.jpg", "points": square, "caption": "q"}}], f)
+import os; os.rename(path, {str(tmp_path / "0.jpg")!r})
+samples = selo_metrics.load_samples({str(tmp_path / "anno.json")!r}, {str(tmp_path)!r})
+selo_metrics.score_samples(samples, {str(tmp_path / "run")!r}, workers=1)
+print("cv2" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert (tmp_path / "img_circle.jpg").exists() and (tmp_path / "run" / "summary.json").exists()
+
+
+def _pytest_with_shared(tmp_path, shared, require, *args):
+    env = dict(os.environ, SELO_SHARED=str(shared), SELO_REQUIRE_SHARED=require)
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "--rootdir", str(root), *args], capture_output=True, text=True,
+                          cwd=root, env=env, timeout=900)
+
+
+def test_ci_fails_where_the_shared_material_would_be_skipped(tmp_path):
+    """CI (.ci/run) sets SELO_REQUIRE_SHARED=1: without ../shared the run stops with a clear
+    message; a test that skips for want of the official code fails instead of skipping."""
+    from tests.conftest import SHARED
+
+    assert "SELO_REQUIRE_SHARED=1" in (Path(__file__).parents[2] / ".ci" / "run").read_text()
+    target = ["tests/selo_metrics/test_compat.py", "-k", "official_class_itself"]
+    run = _pytest_with_shared(tmp_path, tmp_path / "nowhere", "1", *target)
+    assert run.returncode == 4 and "SELO_REQUIRE_SHARED=1 but" in run.stderr, run.stderr[-2000:]
+    if not (SHARED / "conformance").is_dir():
+        pytest.skip(f"{SHARED} (../shared) is not present")
+    partial = tmp_path / "shared"  # the conformance sets, but not the official code
+    partial.mkdir()
+    (partial / "conformance").symlink_to(SHARED / "conformance")
+    run = _pytest_with_shared(tmp_path, partial, "0", *target)
+    assert "1 skipped" in run.stdout, run.stdout[-2000:]
+    run = _pytest_with_shared(tmp_path, partial, "1", *target)
+    assert run.returncode == 1 and "1 failed" in run.stdout, run.stdout[-2000:]
+    assert "skipped where ../shared and the test extras are required" in run.stdout
