@@ -8,8 +8,8 @@ SemanticLocalizationMetrics, and the copies of it in other repositories) change 
 
 and keep everything else: ``evaluate(prob_path, region_list)`` returns the same dict, with the
 same keys in the same order, the very same values (bit for bit, with the same numpy on the
-same machine), and logs the same lines; ``append_metric`` / ``get_the_mean_metric`` average a test set;
-``rsu``, ``ras``, ``rda``, ``rmi``, ``read_gray_to_prob`` and ``generate_mask_by_points``
+same machine), and logs the same lines; ``append_metric`` / ``get_the_mean_metric`` average a
+test set; ``rsu``, ``ras``, ``rda``, ``rmi``, ``read_gray_to_prob`` and ``generate_mask_by_points``
 keep their signatures; changing a parameter attribute (``slm.rda_eta = 0.6``) changes the
 result exactly as it does in the official class.
 

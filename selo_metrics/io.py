@@ -398,7 +398,9 @@ def _png_file_gamma(info: dict) -> int:
 
 
 def _png_reciprocal(a: float) -> int:
-    return floor(1e10 / a + 0.5)
+    """libpng's ``png_reciprocal``: 0 where the fixed-point result overflows int32 (or a = 0)."""
+    r = floor(1e10 / a + 0.5) if a else 0
+    return r if -(2**31) <= r <= 2**31 - 1 else 0
 
 
 def _png_significant(g: int) -> bool:
