@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import selo_metrics
+from selo_metrics.attention import attention_centers as raw_centres
 from selo_metrics.conventions import CONVENTIONS
 from selo_metrics.errors import SeLoInputError
 from selo_metrics.metrics import _rda
@@ -177,3 +178,90 @@ def test_tiny_maps_score_or_refuse_cleanly(h, w, seed, npoly, convention, as_flo
     for v in (r.rsu, r.ras, r.rda, r.rmi):
         assert math.isfinite(v) and 0.0 <= v <= 1.0
     assert 0 < r.mask_area < h * w
+
+
+# -- boundaries the spec states (expected values from the spec, by hand) ---------------------
+
+
+def _plateau(h, w, cells):
+    """A uint8 map, 0 but for ``cells`` ((row, col) pixels at 200): with no smoothing and a
+    window over the whole map, they are the only peak pixels."""
+    g = np.zeros((h, w), np.uint8)
+    for r, c in cells:
+        g[r, c] = 200
+    return g
+
+
+@pytest.mark.parametrize(
+    ("cells", "kept_col", "centre"),
+    [
+        ([(5, 10), (5, 11)], 10, (10.5, 5.0)),  # x 10.5: ties to even, 10
+        ([(5, 11), (5, 12)], 12, (11.5, 5.0)),  # x 11.5: ties to even, 12
+        ([(5, 10), (5, 11), (5, 12), (5, 10 + 3)], 12, (11.5, 5.0)),
+        ([(5, 10), (5, 11), (5, 12), (6, 12)], 11, (11.25, 5.25)),  # 11.25 -> 11, 5.25 -> 5
+    ],
+)
+def test_paper_threshold_reads_the_map_at_the_rounded_centroid(cells, kept_col, centre):
+    """"paper": the float centroid is kept, and the 0.5 threshold reads the original map at the
+    centroid rounded to the nearest pixel, ties to even (METRICS.md)."""
+    gray = _plateau(12, 30, cells)
+    row = round(centre[1])
+    for col in range(30):
+        prob = np.zeros((12, 30))
+        prob[row, col] = 0.9  # only this pixel passes the threshold
+        got = raw_centres(gray, prob, box_passes=0, max_window=99, integer=False)
+        assert got == ([centre] if col == kept_col else []), col
+
+
+def test_slm_threshold_reads_the_map_at_the_truncated_centroid():
+    centres = raw_centres
+    gray = _plateau(12, 30, [(5, 10), (5, 11), (6, 12)])  # centroid (11, 5.33) -> (11, 5)
+    prob = np.zeros((12, 30))
+    prob[5, 11] = 0.5  # exactly the threshold: kept (>=)
+    assert centres(gray, prob, box_passes=0, max_window=99) == [(11, 5)]
+    prob[5, 11] = np.nextafter(0.5, 0)
+    assert centres(gray, prob, box_passes=0, max_window=99) == []
+
+
+def test_a_float_plateau_at_exactly_one_half_is_an_attention_centre():
+    """A float map's value 0.5 passes the 0.5 threshold (>=); as uint8 (127/255) it does not."""
+    prob = np.zeros((400, 500))
+    prob[150:250, 200:300] = 0.5
+    poly = [[(180, 130), (320, 130), (320, 270), (180, 270)]]
+    r = selo_metrics.evaluate(prob, poly)
+    assert r.attention_centers == [(252, 202)] and r.rda == 1.0
+    assert selo_metrics.evaluate((prob * 255).astype(np.uint8), poly).attention_centers == []
+
+
+@pytest.mark.parametrize("convention", ["slm", "paper"])
+def test_a_centre_at_exactly_the_radius_counts(convention):
+    """Ras and Rda keep the centres with d <= r (METRICS.md 5, 6): at d == r too."""
+    from selo_metrics.metrics import _ras
+
+    conv = CONVENTIONS[convention]
+    region = [(100, 100, 50)]
+    centres = [(130, 140), (110, 100)]  # distances 50 (== r) and 10
+    g = (10 + 50) / 2 / 50  # both kept: mean offset 30, over r
+    assert _ras(conv, region, centres) == pytest.approx((math.exp(3 * g) - 1) / (math.exp(3) - 1),
+                                                        abs=1e-15)
+    mean = np.array([120.0, 120.0])
+    spread = np.mean([np.hypot(*(np.array(c) - mean)) for c in centres]) / 50
+    tail = math.exp(-0.5 * 4)
+    want = ((1 - spread) + tail) / 2 if conv.rda_halve_all else 0.5 * (1 - spread) + tail
+    assert _rda(conv, region, centres) == pytest.approx(want, abs=1e-15)
+    just_out = [(130, 141), (110, 100)]  # 50.6 > r: one centre
+    assert _rda(conv, region, just_out) == 1.0
+
+
+@pytest.mark.parametrize("convention", ["slm", "paper"])
+def test_a_polygon_from_column_w_or_row_h_on_is_wholly_outside(convention):
+    """Pixels are 0..W-1: a polygon whose vertices all lie at x >= W (or y >= H) covers none."""
+    gray = np.full((60, 80), 200, np.uint8)
+    inside = [(10, 10), (40, 10), (40, 40)]
+    for outside in ([(80, 10), (100, 10), (100, 30)], [(10, 60), (30, 60), (30, 75)]):
+        with pytest.raises(SeLoInputError, match=r"polygon 1: .*wholly outside"):
+            selo_metrics.evaluate(gray, [inside, outside], convention=convention)
+    touching = [(79, 10), (100, 10), (100, 30)]  # its edge runs along the last column
+    r = selo_metrics.evaluate(gray, [inside, touching], convention=convention)
+    alone = selo_metrics.evaluate(gray, [inside], convention=convention)
+    assert r.mask_area > alone.mask_area

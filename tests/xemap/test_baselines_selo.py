@@ -190,6 +190,18 @@ def test_gaussian_kernel_q8():
         assert k.sum() == 256 and np.array_equal(k, k[::-1]) and k.min() >= 0
 
 
+@pytest.mark.parametrize("n", [3, 5, 7, 9, 11, 15, 31, 51, 101, 255])
+def test_gaussian_kernel_q8_is_opencvs(n):
+    """Independent of the code: cv2.GaussianBlur's response to a 255 impulse in a row is
+    (255 k + 128) >> 8 of its Q8 kernel k, which is k itself for k < 128."""
+    cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed (it is only a reference)")
+    row = np.zeros((1, 3 * n + 10), np.uint8)
+    c = row.shape[1] // 2
+    row[0, c] = 255
+    response = cv2.GaussianBlur(row, (n, 1), 0)[0, c - n // 2: c + n // 2 + 1]
+    np.testing.assert_array_equal(gaussian_kernel_q8(n), response.astype(np.int64))
+
+
 # ------------------------------------------------------------------ generators
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -57,20 +60,79 @@ def test_uneven_cells_fraction():
     np.testing.assert_array_equal(t[0], [128, 128, 255, 255, 255])
 
 
-@settings(max_examples=25, deadline=None)
-@given(
-    st.integers(8, 40),
-    st.integers(8, 40),
-    st.integers(0, 10_000),
-    st.lists(st.integers(1, 16), min_size=1, max_size=4),
-)
-def test_output_range_and_peak(h, w, seed, grids):
+# -- against a twin written from the description (module docstring), not from the code -----
+
+
+def _levels_twin(mask: np.ndarray, grids) -> np.ndarray:
+    """Mean over levels of each pixel's cell coverage: cells cut at round(linspace(0, side,
+    n + 1)) (at most one cell per pixel), coverage = covered pixels / cell pixels."""
+    h, w = mask.shape
+    agg = np.zeros((h, w))
+    for n in grids:
+        rows = np.round(np.linspace(0, h, min(n, h) + 1)).astype(int)
+        cols = np.round(np.linspace(0, w, min(n, w) + 1)).astype(int)
+        level = np.zeros((h, w))
+        for r0, r1 in itertools.pairwise(rows):
+            for c0, c1 in itertools.pairwise(cols):
+                cell = mask[r0:r1, c0:c1]
+                level[r0:r1, c0:c1] = cell.sum() / cell.size
+        agg += level
+    return agg / len(grids)
+
+
+def _blur_twin(img: np.ndarray, sigma: float) -> np.ndarray:
+    """scipy's Gaussian, mirror borders (dcba|abcd), radius ceil(4 sigma) cut to side - 1."""
+    ndi = pytest.importorskip("scipy.ndimage")
+    out = img.astype(np.float64)
+    for axis in (0, 1):
+        n = out.shape[axis]
+        if sigma > 0 and n > 1:
+            radius = max(1, min(math.ceil(4 * sigma), n - 1))
+            out = ndi.gaussian_filter1d(out, sigma, axis=axis, mode="reflect", radius=radius)
+    return out
+
+
+def _random_mask(h, w, seed):
     rng = np.random.default_rng(seed)
     m = rng.random((h, w)) < rng.uniform(0.01, 0.6)
     m[rng.integers(h), rng.integers(w)] = True
-    t = mcmg_target(m, grid_sizes=grids)
-    assert t.dtype == np.uint8 and t.shape == (h, w)
-    assert t.max() == 255 and t.min() >= 0
+    return m
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 10_000),
+       st.lists(st.integers(1, 50), min_size=1, max_size=4))
+def test_levels_equal_the_twin(h, w, seed, grids):
+    """Without smoothing the target is the levels divided by their maximum, times 255,
+    rounded: exactly the twin's (grid edges, uneven cells, grids finer than the image, the
+    level mean)."""
+    m = _random_mask(h, w, seed)
+    agg = _levels_twin(m, grids)
+    want = np.rint(255.0 * (agg / agg.max())).astype(np.uint8)
+    np.testing.assert_array_equal(mcmg_target(m, grid_sizes=grids, sigma=0), want)
+
+
+@pytest.mark.parametrize("sigma", [0.3, 1.0, 2.4, 7.9, 30.0])
+@pytest.mark.parametrize("shape", [(1, 9), (5, 7), (23, 40), (64, 48)])
+def test_gaussian_blur_equals_scipys(sigma, shape):
+    """Sigma, the kernel's extent (4 sigma, cut at the side) and the border mode, against
+    scipy.ndimage on a random image."""
+    img = np.random.default_rng(shape[0]).random(shape)
+    np.testing.assert_allclose(gaussian_blur(img, sigma), _blur_twin(img, sigma), rtol=0,
+                               atol=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(8, 48), st.integers(8, 48), st.integers(0, 10_000),
+       st.lists(st.integers(1, 16), min_size=1, max_size=4))
+def test_default_target_equals_the_twin(h, w, seed, grids):
+    """The whole target with the default sigma, max(H, W) / (2 max(grids)): the twin's to the
+    last unit (floating sums in another order can move a value across .5 only rarely)."""
+    m = _random_mask(h, w, seed)
+    smooth = _blur_twin(_levels_twin(m, grids), max(h, w) / (2.0 * max(grids)))
+    want = np.rint(255.0 * (smooth / smooth.max()))
+    diff = np.abs(mcmg_target(m, grid_sizes=grids).astype(int) - want)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
 def test_target_peaks_inside_the_object_and_decays():
