@@ -207,7 +207,12 @@ def layouts(node_lengths) -> tuple[np.ndarray, ...]:
     >>> sizes.tolist()
     [2496, 2504]
     """
-    todo = {int(k) for k in node_lengths}
+    return _layouts(frozenset(int(k) for k in node_lengths))
+
+
+@cache
+def _layouts(node_lengths: frozenset[int]) -> tuple[np.ndarray, ...]:
+    todo = set(node_lengths)
     sizes: set[int] = set()
     while todo:
         k = todo.pop()

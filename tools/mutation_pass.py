@@ -1,0 +1,216 @@
+"""A small mutation pass: does the test suite notice realistic one-line bugs in the core?
+
+Usage::
+
+    python tools/mutation_pass.py TREE [--only N ...] [--out results.json]
+
+``TREE`` is a copy of the repository (``git worktree add`` or ``git archive | tar -x``): each
+mutation edits one line of it, runs the tests that guard that module (``pytest -x``, slow
+tests deselected), and restores the file. A mutation is *killed* when a test fails, *survives*
+when they pass, *n/a* when its line is not in this tree. Each run gets a numba cache of its
+own, keyed on the numba sources, so no mutation runs stale machine code. Mutations marked
+``equivalent`` below cannot change any result and are left out. Run it with ``nice``: it
+takes tens of minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+T = "tests/selo_metrics/"
+METRIC_TESTS = [T + "test_conformance.py", T + "test_invariants.py"]
+KERNEL_TESTS = [T + "test_kernels.py"]
+SUMS_TESTS = [T + "test_kernels.py", T + "test_conformance.py", T + "test_compat.py"]
+ACC_TESTS = [T + "test_accumulate.py", T + "test_cli_report.py"]
+IO_TESTS = [T + "test_io.py", T + "test_io_gamma.py"]
+GEO_TESTS = [T + "test_geometry.py", T + "test_errors.py", T + "test_invariants.py"]
+MCMG_TESTS = ["tests/xemap/test_mcmg.py"]
+HMSA_TESTS = ["tests/xemap/test_models_hmsa.py", "tests/xemap/test_hmsa_scale.py"]
+
+#: (file, original text, mutated text, tests); the original must occur exactly once
+MUTATIONS: list[tuple[str, str, str, list[str]]] = [
+    # metrics
+    ("selo_metrics/metrics.py", "kept = d[d <= reg[2]]", "kept = d[d < reg[2]]", METRIC_TESTS),
+    ("selo_metrics/metrics.py", "inside = pts[_distances(reg, pts) <= reg[2]]",
+     "inside = pts[_distances(reg, pts) < reg[2]]", METRIC_TESTS),
+    ("selo_metrics/metrics.py", "if k <= 1:", "if k < 1:", METRIC_TESTS),
+    ("selo_metrics/metrics.py", "values.append(((1 - spread) + tail) / 2)",
+     "values.append((1 - spread) / 2 + tail)", METRIC_TESTS),
+    ("selo_metrics/metrics.py", "right = (h * w - area) / area",
+     "right = (h * w - area) / (area + 1)", METRIC_TESTS),
+    ("selo_metrics/metrics.py", "left = in_gt / (total - in_gt + conv.rsu_eps)",
+     "left = in_gt / (total + conv.rsu_eps)", METRIC_TESTS),
+    ("selo_metrics/metrics.py", "        g = 1.0\n", "        g = 0.0\n", METRIC_TESTS),
+    ("selo_metrics/metrics.py", "return w_su * rsu + w_as * (1 - ras) + w_da * rda",
+     "return w_su * rsu + w_as * ras + w_da * rda", METRIC_TESTS),
+    ("selo_metrics/metrics.py", "(-conv.rda_eta * (k + 2))", "(-conv.rda_eta * (k + 1))",
+     METRIC_TESTS),
+    # attention
+    ("selo_metrics/attention.py", "py = min(int(np.rint(cy)), h - 1)",
+     "py = min(int(cy), h - 1)", METRIC_TESTS),
+    ("selo_metrics/attention.py", "px = min(int(np.rint(cx)), w - 1)",
+     "px = min(int(np.ceil(cx)), w - 1)", METRIC_TESTS),
+    ("selo_metrics/attention.py", "if e[2] >= threshold]", "if e[2] > threshold]",
+     METRIC_TESTS),
+    ("selo_metrics/attention.py", "entries.sort(key=lambda e: e[2], reverse=True)",
+     "entries.sort(key=lambda e: e[2])", METRIC_TESTS),
+    ("selo_metrics/attention.py", "cy = int(comps.sum_row[c]) // n",
+     "cy = round(int(comps.sum_row[c]) / n)", METRIC_TESTS),
+    # geometry
+    ("selo_metrics/geometry.py", "box = shapely.box(0, 0, w - 1, h - 1)",
+     "box = shapely.box(0, 0, w, h)", GEO_TESTS),
+    ("selo_metrics/geometry.py", "r = int(np.mean(dists) * expand_factor)",
+     "r = round(np.mean(dists) * expand_factor)", [*GEO_TESTS, T + "test_conformance.py"]),
+    # kernels
+    ("selo_metrics/_kernels/box.py",
+     "fast = np.rint(s.astype(np.float32) * np.float32(1.0 / (k * k)))",
+     "fast = np.rint(s.astype(np.float64) * np.float32(1.0 / (k * k)))", KERNEL_TESTS),
+    ("selo_metrics/_kernels/box.py",
+     "out[x] = np.uint8(np.int32(np.rint(np.float64(colsum[x]) * scale)))",
+     "out[x] = np.uint8(np.int32(np.float64(colsum[x]) * scale + 0.5))", KERNEL_TESTS),
+    ("selo_metrics/_kernels/borders.py", "i = 2 * n - 2 - i", "i = 2 * n - 1 - i",
+     KERNEL_TESTS),
+    ("selo_metrics/_kernels/borders.py", "        i = p - 1 - i", "        i = p - i",
+     KERNEL_TESTS),
+    ("selo_metrics/_kernels/maxfilter.py", "v[x] = 1 if (val > 0) & (val == rowmax[x]) else 0",
+     "v[x] = 1 if (val == rowmax[x]) else 0", KERNEL_TESTS),
+    ("selo_metrics/_kernels/maxfilter.py", "nruns = np.int64(v[0])", "nruns = np.int64(0)",
+     KERNEL_TESTS),
+    ("selo_metrics/_kernels/maxfilter.py", "if x != last + 1:", "if x != last:", KERNEL_TESTS),
+    ("selo_metrics/_kernels/labels.py", "a1 = x1s[k] + 1", "a1 = x1s[k]", KERNEL_TESTS),
+    ("selo_metrics/_kernels/labels.py", "while jj < prev_end and x0s[jj] <= a1:",
+     "while jj < prev_end and x0s[jj] < a1:", KERNEL_TESTS),
+    # the Rsu sums (main: integer sums; this branch: numpy's pairwise order)
+    ("selo_metrics/_kernels/sums.py", "si += gv * mv", "si += gv", SUMS_TESTS),
+    ("selo_metrics/_kernels/pairwise.py", "    return half - half % 8", "    return half",
+     SUMS_TESTS),
+    ("selo_metrics/_kernels/pairwise.py", "C2 = 1.3932210505100003e-17", "C2 = 0.0",
+     SUMS_TESTS),
+    ("selo_metrics/_kernels/pairwise.py",
+     "return add(add(add(r[0], r[1]), add(r[2], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))",
+     "return add(add(add(r[0], r[2]), add(r[1], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))",
+     SUMS_TESTS),
+    ("selo_metrics/_kernels/pairwise.py", "BLOCK = 128", "BLOCK = 64", SUMS_TESTS),
+    ("selo_metrics/_kernels/pairwise.py", "start < hi and start + n > lo",
+     "start < hi and start > lo", SUMS_TESTS),
+    # accumulator and summaries
+    ("selo_metrics/accumulate.py",
+     'key=lambda r: (r.get("index") is None, r.get("index") or 0)',
+     'key=lambda r: (False, r.get("index") or 0)', ACC_TESTS),
+    ("selo_metrics/accumulate.py", "        row.update(attributes or {})\n",
+     "        row.update(attributes or {})\n        row.pop('error', None)\n", ACC_TESTS),
+    ("selo_metrics/report.py", "out[key] = math.fsum(r[key] for r in ok) / n if n else None",
+     "out[key] = sum(r[key] for r in ok) / n if n else None", ACC_TESTS),
+    ("selo_metrics/report.py", "str(value).lower() if isinstance(value, bool)",
+     "str(value) if isinstance(value, bool)", ACC_TESTS),
+    # PNG gamma
+    ("selo_metrics/io.py", "return g < 95000 or g > 105000", "return g <= 95000 or g > 105000",
+     IO_TESTS),
+    ("selo_metrics/io.py", "return g < 95000 or g > 105000", "return g < 95000 or g >= 105000",
+     IO_TESTS),
+    ("selo_metrics/io.py", 'return round(float(info["gamma"]) * 100000)',
+     'return int(float(info["gamma"]) * 100000)', IO_TESTS),
+    ("selo_metrics/io.py", "floor(1e10 / a + 0.5)", "floor(1e10 / a)", IO_TESTS),
+    ("selo_metrics/io.py", "floor(255 * (i / 255.0) ** (gamma * 0.00001) + 0.5)",
+     "floor(255 * (i / 255.0) ** (gamma * 0.00001))", IO_TESTS),
+    # MCMG
+    ("xemap/data/mcmg.py", "return np.round(np.linspace(0, n_pixels, n_cells + 1))",
+     "return np.floor(np.linspace(0, n_pixels, n_cells + 1))", MCMG_TESTS),
+    ("xemap/data/mcmg.py", "min(math.ceil(4.0 * sigma), size - 1)",
+     "min(math.ceil(3.0 * sigma), size - 1)", MCMG_TESTS),
+    ("xemap/data/mcmg.py", 'padded = np.pad(out, pad, mode="symmetric")',
+     'padded = np.pad(out, pad, mode="reflect")', MCMG_TESTS),
+    ("xemap/data/mcmg.py", "sigma = max(h, w) / (2.0 * max(grids))",
+     "sigma = max(h, w) / (4.0 * max(grids))", MCMG_TESTS),
+    ("xemap/data/mcmg.py", "frac = sums / area", "frac = sums / area.max()", MCMG_TESTS),
+    ("xemap/data/mcmg.py", "k = np.exp(-0.5 * (x / sigma) ** 2)", "k = np.exp(-(x / sigma) ** 2)",
+     MCMG_TESTS),
+    # HMSA
+    ("xemap/models/hmsa.py", "_EPS = 1e-12", "_EPS = 1e-6", HMSA_TESTS),
+    # workspace
+    ("selo_metrics/_workspace.py",
+     "return flats[0][:need].reshape(shape), flats[1][:need].reshape(shape)",
+     "return flats[0][:need].reshape(shape), flats[0][:need].reshape(shape)",
+     [T + "test_workspace.py"]),
+    # compat
+    ("selo_metrics/compat.py", "return self.rmi_wsu * rsu + self.rmi_was * (1 - ras)",
+     "return self.rmi_wsu * rsu + self.rmi_was * (1 - rda)", [T + "test_compat.py"]),
+    ("selo_metrics/compat.py", "dises = [d for d in dises if d <= r]",
+     "dises = [d for d in dises if d < r]", [T + "test_compat.py"]),
+]
+
+#: mutations that cannot change a result: left out of the count (kept here as a record)
+EQUIVALENT = [
+    ("xemap/data/mcmg.py", "agg /= len(grids)", "the target is divided by its maximum"),
+]
+
+
+def numba_hash(tree: Path) -> str:
+    h = hashlib.sha256()
+    for pkg in ("selo_metrics", "xemap"):
+        for path in sorted((tree / pkg).rglob("*.py")):
+            text = path.read_bytes()
+            if b"numba" in text:
+                h.update(str(path.relative_to(tree)).encode() + b"\0" + text + b"\0")
+    return h.hexdigest()[:16]
+
+
+def run_one(tree: Path, mutation, cache_root: Path, timeout: int) -> dict:
+    rel, old, new, tests = mutation
+    path = tree / rel
+    result = {"file": rel, "from": old.strip(), "to": new.strip()}
+    text = path.read_text() if path.exists() else ""
+    tests = [t for t in tests if (tree / t).exists()]
+    if text.count(old) != 1 or not tests:
+        return {**result, "outcome": "n/a"}
+    path.write_text(text.replace(old, new))
+    try:
+        env = dict(os.environ, PYTHONPATH=str(tree),
+                   NUMBA_CACHE_DIR=str(cache_root / numba_hash(tree)))
+        t0 = time.time()
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                 "-m", "not slow", "--rootdir", str(tree), *tests],
+                cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
+            outcome = {0: "survived", 1: "killed"}.get(proc.returncode, f"error {proc.returncode}")
+            tail = proc.stdout.strip().splitlines()[-1:] if proc.stdout else []
+        except subprocess.TimeoutExpired:
+            outcome, tail = "killed (timeout)", []
+        return {**result, "outcome": outcome, "seconds": round(time.time() - t0),
+                "summary": tail[0] if tail else ""}
+    finally:
+        path.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("tree", type=Path)
+    ap.add_argument("--only", type=int, nargs="*", help="mutation numbers (0-based)")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--timeout", type=int, default=900)
+    args = ap.parse_args()
+    cache_root = Path(tempfile.gettempdir()) / "selo_metrics-mutation-numba"
+    picked = args.only if args.only else range(len(MUTATIONS))
+    results = []
+    for i in picked:
+        res = {"n": i, **run_one(args.tree.resolve(), MUTATIONS[i], cache_root, args.timeout)}
+        results.append(res)
+        print(f"{i:2d} {res['outcome']:<16} {res['file']}: {res['from'][:60]!r}", flush=True)
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1))
+    counted = [r for r in results if r["outcome"] != "n/a"]
+    killed = sum(r["outcome"].startswith("killed") for r in counted)
+    print(f"killed {killed} of {len(counted)} ({100 * killed / max(1, len(counted)):.0f} %)")
+
+
+if __name__ == "__main__":
+    main()
