@@ -20,14 +20,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import run_chunks
+from . import CACHE, run_chunks
 
 __all__ = ["iou_counts_float", "iou_counts_u8"]
 
 _LOW = 0x0101010101010101
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _words_u8(pw, gw, shift, w0, w1):
     """Counts over 64-bit words ``w0:w1``: ``(I, U, OR of map words, OR of GT words)``."""
     low = np.uint64(_LOW)
@@ -48,7 +48,7 @@ def _words_u8(pw, gw, shift, w0, w1):
     return inter, union, or_p, or_g
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _bytes_u8(p, g, first_fg, i0, i1):
     """The same counts pixel by pixel (the tail that does not fill a word)."""
     inter = 0
@@ -65,7 +65,7 @@ def _bytes_u8(p, g, first_fg, i0, i1):
     return inter, union, or_p, or_g
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _floats(p, g, i0, i1):
     """Float map: foreground where ``p > 0.5``; ``bad`` counts NaN and values off [0, 1]."""
     inter = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from xemap.models.hmsa import hmsa_map
 
 
