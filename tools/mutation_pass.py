@@ -134,7 +134,8 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("xemap/data/mcmg.py", "k = np.exp(-0.5 * (x / sigma) ** 2)", "k = np.exp(-(x / sigma) ** 2)",
      MCMG_TESTS),
     # HMSA
-    ("xemap/models/hmsa.py", "_EPS = 1e-12", "_EPS = 1e-6", HMSA_TESTS),
+    ("xemap/models/hmsa.py", "_EPS = 1e-12", "_EPS = 1e-6", HMSA_TESTS),  # (before the move)
+    ("xemap/models/xemap_network/hmsa.py", "_EPS = 1e-12", "_EPS = 1e-6", HMSA_TESTS),
     # workspace
     ("selo_metrics/_workspace.py",
      "return flats[0][:need].reshape(shape), flats[1][:need].reshape(shape)",

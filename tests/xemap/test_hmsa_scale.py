@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from xemap.models.hmsa import hmsa_map
+
+from xemap.models.xemap_network.hmsa import hmsa_map
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e-3, 1e-8, 1e-10])
