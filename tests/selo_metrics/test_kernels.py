@@ -289,3 +289,25 @@ def test_peaks_of_dense_rows_ending_in_zeros_match_scipy(m, tail):
     np.testing.assert_array_equal(vmax, peaks)
     starts = np.diff(np.pad(peaks, ((0, 0), (1, 0))).astype(np.int8), axis=1) == 1
     np.testing.assert_array_equal(runs, starts.sum(axis=1))
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 7, 9, 25, 49, 50, 51, 99])
+def test_box_filter_is_opencvs(k):
+    """OpenCV itself (a test-only oracle): one box-filter pass, reflect-101 borders, on a
+    random map, for the official size 50 and odd sizes."""
+    cv2 = pytest.importorskip("cv2", reason="OpenCV is the reference for the box filter")
+    g = np.random.default_rng(k).integers(0, 256, (300, 310)).astype(np.uint8)
+    res, _ = box_filter_passes(g, k, 1, NT)
+    np.testing.assert_array_equal(res, cv2.boxFilter(g, -1, (k, k),
+                                                     borderType=cv2.BORDER_REFLECT_101))
+
+
+@pytest.mark.xfail(strict=True, reason="known: even box sizes other than 50 (2, 4, ..., 88 "
+                   "up to 100) round some window sums one unit away from cv2.boxFilter; the "
+                   "official code only uses 50")
+def test_box_filter_even_sizes_are_opencvs():
+    cv2 = pytest.importorskip("cv2", reason="OpenCV is the reference for the box filter")
+    g = np.random.default_rng(2).integers(0, 256, (300, 310)).astype(np.uint8)
+    res, _ = box_filter_passes(g, 2, 1, NT)
+    np.testing.assert_array_equal(res, cv2.boxFilter(g, -1, (2, 2),
+                                                     borderType=cv2.BORDER_REFLECT_101))
