@@ -311,3 +311,16 @@ def test_box_filter_even_sizes_are_opencvs():
     res, _ = box_filter_passes(g, 2, 1, NT)
     np.testing.assert_array_equal(res, cv2.boxFilter(g, -1, (2, 2),
                                                      borderType=cv2.BORDER_REFLECT_101))
+
+
+@pytest.mark.parametrize("single", [False, True])
+@pytest.mark.parametrize("k", [2, 4])
+def test_both_rounding_paths_round_ties_to_even(k, single):
+    """With 1/k**2 exact (k = 2, 4), window sums of k**2 / 2 mod k**2 are exact ties: the
+    float64 and the float32 paths both round them to even (rint), as the twin does."""
+    rng = np.random.default_rng(k)
+    g = rng.choice(np.array([0, 1, 2, 3, 5, 6], np.uint8), (50, 53))
+    out = np.empty_like(g)
+    box_filter_u8(g, out, k, small_factors(k), 1.0 / (k * k), single, NT)
+    ref = box_filter_ref(g, k)
+    np.testing.assert_array_equal(out, ref)
