@@ -105,8 +105,8 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("selo_metrics/accumulate.py",
      'key=lambda r: (r.get("index") is None, r.get("index") or 0)',
      'key=lambda r: (False, r.get("index") or 0)', ACC_TESTS),
-    ("selo_metrics/accumulate.py", "        row.update(attributes or {})\n",
-     "        row.update(attributes or {})\n        row.pop('error', None)\n", ACC_TESTS),
+    ("selo_metrics/accumulate.py", "        _check_attributes(attributes)\n        rrsis",
+     "        rrsis", ACC_TESTS),
     ("selo_metrics/report.py", "out[key] = math.fsum(r[key] for r in ok) / n if n else None",
      "out[key] = sum(r[key] for r in ok) / n if n else None", ACC_TESTS),
     ("selo_metrics/report.py", "str(value).lower() if isinstance(value, bool)",
@@ -151,6 +151,8 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
 #: mutations that cannot change a result: left out of the count (kept here as a record)
 EQUIVALENT = [
     ("xemap/data/mcmg.py", "agg /= len(grids)", "the target is divided by its maximum"),
+    ("selo_metrics/accumulate.py", "row.pop('error', None) after update's row.update",
+     "update's rows never hold 'error'"),
 ]
 
 
