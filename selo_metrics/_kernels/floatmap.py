@@ -10,12 +10,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import run_chunks
+from . import CACHE, run_chunks
 
 __all__ = ["float_map_to_gray"]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _float_rows(prob, out, row0, row1):
     """Write the uint8 view of rows ``row0:row1``; return how many values are not in [0, 1].
 

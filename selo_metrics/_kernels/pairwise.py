@@ -73,8 +73,11 @@ def _load8(context, builder, arr_type, arr_val, i):
 
 
 def _values8(context, builder, arr_type, arr_val, i):
-    """Eight consecutive map values as float64: ``g / 255.0`` for uint8, else as stored."""
+    """Eight consecutive map values as float64: ``g / 255.0`` for uint8, float32 widened
+    exactly, float64 as stored."""
     raw = _load8(context, builder, arr_type, arr_val, i)
+    if arr_type.dtype == types.float32:
+        return builder.fpext(raw, _F8)
     if arr_type.dtype != types.uint8:
         return raw
     x = builder.uitofp(raw, _F8)
@@ -134,6 +137,8 @@ def _value(typingctx, arr, i):
         arr_v, i_v = args
         ary = context.make_array(arr)(context, builder, arr_v)
         raw = builder.load(builder.gep(ary.data, [i_v]))
+        if arr.dtype == types.float32:
+            return builder.fpext(raw, ir.DoubleType())
         if arr.dtype != types.uint8:
             return raw
         x = builder.uitofp(raw, ir.DoubleType())
@@ -303,7 +308,7 @@ def pairwise_nodes(arr, mask, lo, hi, starts, lengths, lay, out, k0, k1):
     """``out[k] = (sum, masked sum)`` of the nodes ``k0 <= k < k1`` (``starts``, ``lengths``),
     numpy's pairwise sums; ``lay`` is :func:`layouts` of ``lengths``.
 
-    ``arr`` (uint8: ``g / 255.0``; float64: as is) and ``mask`` (uint8 0/1) are flat; only
+    ``arr`` (uint8: ``g / 255.0``; float32: widened exactly; float64: as is) and ``mask`` (uint8 0/1) are flat; only
     ``[lo, hi)`` may hold GT pixels.
     """
     for k in range(k0, k1):
