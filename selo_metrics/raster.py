@@ -25,7 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._kernels.raster import fill_polys_paper, fill_polys_slm
+from ._kernels.raster import fill_polys_slm
+from ._kernels.raster_paper import fill_polys_paper
 from .errors import SeLoInputError
 
 __all__ = ["CONVENTIONS", "gt_mask"]

@@ -308,8 +308,8 @@ def pairwise_nodes(arr, mask, lo, hi, starts, lengths, lay, out, k0, k1):
     """``out[k] = (sum, masked sum)`` of the nodes ``k0 <= k < k1`` (``starts``, ``lengths``),
     numpy's pairwise sums; ``lay`` is :func:`layouts` of ``lengths``.
 
-    ``arr`` (uint8: ``g / 255.0``; float32: widened exactly; float64: as is) and ``mask`` (uint8 0/1) are flat; only
-    ``[lo, hi)`` may hold GT pixels.
+    ``arr`` (uint8: ``g / 255.0``; float32: widened exactly; float64: as is) and ``mask``
+    (uint8 0/1) are flat; only ``[lo, hi)`` may hold GT pixels.
     """
     for k in range(k0, k1):
         out[k, 0], out[k, 1] = _node(arr, mask, lo, hi, starts[k], lengths[k], lay)

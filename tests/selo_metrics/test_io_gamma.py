@@ -17,8 +17,9 @@ from tests.selo_metrics.test_io import _png_with_chunk
 # a reciprocal beyond int32, which libpng makes 0 (all colours then read 255); 1011: read back
 # from Pillow's float as 1010.99..., so it must be rounded, not truncated; 7531: its tables
 # change when the reciprocal is truncated rather than rounded
-GAMMAS = [1, 2, 3, 5, 1011, 7531, 20000, 45454, 45455, 45456, 94999, 95000, 95001, 95237, 95238, 95239, 99999,
-          100000, 100001, 104999, 105000, 105001, 105262, 105263, 105264, 220000, 1000000]
+GAMMAS = [1, 2, 3, 5, 1011, 7531, 20000, 45454, 45455, 45456, 94999, 95000, 95001, 95237, 95238,
+          95239, 99999, 100000, 100001, 104999, 105000, 105001, 105262, 105263, 105264, 220000,
+          1000000]
 
 
 @pytest.fixture(scope="module")
