@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from xemap.cli import main
+from xemap.data import KINDS
 from xemap.demo import (
     DemoSettings,
     format_table,
@@ -21,8 +22,8 @@ KEYS = {"rmi", "rsu", "ras", "rda", "n", "per_kind"}
 
 
 def test_demo_data_disjoint_and_balanced():
-    tr, ev = make_demo_data(3, 6, seed=1, size=64)
-    assert [s["kind"] for s in ev] == ["one-hop", "multi-hop", "multi-ref"] * 2
+    tr, ev = make_demo_data(3, 8, seed=1, size=64)
+    assert [s["kind"] for s in ev] == list(KINDS) * 2
     train_imgs = {s["image"].tobytes() for s in tr}
     assert not any(s["image"].tobytes() in train_imgs for s in ev)
 
@@ -41,7 +42,7 @@ def test_score_maps_ranks_a_good_map_above_a_flat_one():
     f = summarize_scores(score_maps(flat, ev, score_size=512))
     assert g["rmi"] > 0.8 > f["rmi"] and g["rsu"] > 0.95
     assert f["rsu"] == pytest.approx(1 - np.exp(-0.707), abs=1e-3)  # a flat map's Rsu
-    assert set(g["per_kind"]) == {"one-hop", "multi-hop", "multi-ref"}
+    assert set(g["per_kind"]) == set(KINDS[:3])
 
 
 def test_tiny_demo_writes_json_and_table(tmp_path, capsys):
@@ -60,7 +61,7 @@ def test_tiny_demo_writes_json_and_table(tmp_path, capsys):
     data = json.loads((tmp_path / "demo.json").read_text())
     for name in ("untrained", "trained", "shuffled"):
         assert set(data[name]) == KEYS and data[name]["n"] == 3
-        assert set(data[name]["per_kind"]) == {"one-hop", "multi-hop", "multi-ref"}
+        assert set(data[name]["per_kind"]) == set(KINDS[:3])
         assert 0 <= data[name]["rmi"] <= 1
     assert data["gain_rmi"] == pytest.approx(data["trained"]["rmi"] - data["untrained"]["rmi"])
     assert data["training"]["epochs"] == 1 and data["config"]["demo"]["model"] == "tiny"

@@ -1,4 +1,5 @@
-"""The synthetic referring task: determinism, geometry, and answers re-derived from the text."""
+"""The synthetic referring task: determinism, geometry, answers re-derived from the text, and
+the distractors that make the query necessary."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from xemap.data import KINDS, make_scene, make_scenes, read_anno, read_manifest, write_task
-from xemap.data.synthetic import COLORS, SHAPES, samples
+from xemap.data.synthetic import COLORS, SHAPES, distractors, samples
 
 NOUN = rf"(?:({'|'.join(COLORS)}) )?({'|'.join(SHAPES)})"
 REL = r"(left of|right of|above|below)"
@@ -55,10 +56,14 @@ def referents(text, objs):
     if m := re.fullmatch(rf"the {NOUN} {REL} the {NOUN}", text):
         lm = _unique(objs, m[4], m[5])
         return [o for o in objs if _is(o, m[1], m[2]) and _rel(o, m[3], lm)]
+    if m := re.fullmatch(rf"the {NOUN}", text):
+        assert m[1] is not None, f"an attribute query names a colour: {text!r}"
+        return [o for o in objs if _is(o, m[1], m[2])]
     raise AssertionError(f"unparsed query {text!r}")
 
 
 SCENES = make_scenes(60, seed=3, size=128)
+SMALL = make_scenes(120, seed=4, size=64, n_objects=(5, 8), radius=(0.06, 0.095))
 
 
 def test_deterministic_by_seed():
@@ -82,30 +87,72 @@ def test_images_and_polygons_inside_scene():
 
 def test_referred_objects_really_satisfy_the_query():
     n = 0
-    for sc in SCENES:
+    for sc in SCENES + SMALL:
         for q in sc.queries:
             got = sorted(o.index for o in referents(q.text, sc.objects))
             assert got == sorted(q.targets), (sc.index, q.text)
             if q.kind == "multi-ref":
-                assert len(got) >= 2 and q.text.startswith("all ")
+                assert 2 <= len(got) < len(sc.objects) and q.text.startswith("all ")
             else:
                 assert len(got) == 1 and q.text.startswith("the ")
+            assert ("that is" in q.text) == (q.kind == "multi-hop")
             n += 1
-    assert n >= 150
+    assert n >= 500
 
 
-def test_all_kinds_and_most_queries_need_context():
-    kinds = [q.kind for sc in SCENES for q in sc.queries]
-    assert {k: kinds.count(k) >= 40 for k in KINDS} == dict.fromkeys(KINDS, True)
-    hops = [q.kind for sc in SCENES for q in sc.queries if "that is" in q.text]
-    assert hops and set(hops) == {"multi-hop"}
-    ambiguous = 0
-    for sc in SCENES:
-        for q in sc.queries:
-            color, shape = q.program["head"]
-            if sum(_is(o, color, shape) for o in sc.objects) > len(q.targets):
-                ambiguous += 1
-    assert ambiguous / len(kinds) > 0.6  # the head noun alone is ambiguous: context needed
+def _blind_lights(q, objs):
+    """What a model that ignores the query would light as well: per target, the non-targets
+    sharing its shape only, its colour only, or both (computed here from the objects)."""
+    tgt = [objs[i] for i in q.targets]
+    rest = [o for o in objs if o.index not in q.targets]
+    return {
+        "shape": {o.index for o in rest for t in tgt if o.shape == t.shape and o.color != t.color},
+        "color": {o.index for o in rest for t in tgt if o.color == t.color and o.shape != t.shape},
+        "type": {o.index for o in rest for t in tgt if (o.color, o.shape) == (t.color, t.shape)},
+    }
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_query_has_distractors_a_blind_model_would_light(kind):
+    relational = plain = 0
+    for sc in SCENES + SMALL:
+        for q in (q for q in sc.queries if q.kind == kind):
+            found = _blind_lights(q, sc.objects)
+            assert found["shape"] and found["color"], (kind, q.text)
+            has_relation = re.search(REL, q.text) is not None
+            if has_relation:  # only the relation tells the target from its twin
+                assert found["type"], (kind, q.text)
+                relational += 1
+            else:
+                plain += 1
+            assert {k: set(v) for k, v in distractors(q.targets, sc.objects).items()} == found
+    assert relational + plain >= 40
+    if kind in ("one-hop", "multi-hop"):
+        assert plain == 0
+    if kind == "attribute":
+        assert relational == 0
+    if kind == "multi-ref":  # both forms, plain ("all red squares") and with a relation
+        assert relational >= 10 and plain >= 10
+
+
+def test_attribute_query_names_the_only_object_of_its_type():
+    n = 0
+    for sc in SCENES + SMALL:
+        for q in (q for q in sc.queries if q.kind == "attribute"):
+            (t,) = q.targets
+            same = [
+                o
+                for o in sc.objects
+                if (o.color, o.shape) == (sc.objects[t].color, sc.objects[t].shape)
+            ]
+            assert len(same) == 1
+            n += 1
+    assert n >= 100
+
+
+def test_all_kinds_are_made():
+    kinds = [q.kind for sc in SCENES + SMALL for q in sc.queries]
+    assert {k: kinds.count(k) >= 80 for k in KINDS} == dict.fromkeys(KINDS, True)
 
 
 def test_unknown_kind():
@@ -116,8 +163,8 @@ def test_unknown_kind():
 def test_balanced_scenes_one_query_each_kind_in_turn():
     ev = make_scenes(12, seed=5, size=96, balanced=True)
     assert [len(sc.queries) for sc in ev] == [1] * 12
-    assert [sc.queries[0].kind for sc in ev] == list(KINDS) * 4
-    assert [x["kind"] for x in samples(ev, one_per_scene=True)] == list(KINDS) * 4
+    assert [sc.queries[0].kind for sc in ev] == list(KINDS) * 3
+    assert [x["kind"] for x in samples(ev, one_per_scene=True)] == list(KINDS) * 3
 
 
 def test_write_task_roundtrip(tmp_path):
