@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "xemap.demo:register",
         "train a tiny XeMap-Network on a synthetic referring task, on CPU",
     ),
+    "bench": (
+        "xemap.bench.cli:register",
+        "train models on the synthetic task; score with a control",
+    ),
     "selo": ("xemap.baselines.cli:register", "SeLo / SeLo v2 / CLIP-SeLo baseline maps"),
 }
 

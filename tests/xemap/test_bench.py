@@ -1,0 +1,140 @@
+"""``xemap bench``: the control's pairing, metric blocks, run directories, bench.json, the table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from selo_metrics.runner import load_run
+from xemap.bench.report import format_bench_table, reading_gap
+from xemap.bench.run import bench_task, run_bench
+from xemap.bench.scoring import control_pairing, control_samples, metric_block, metric_keys
+from xemap.bench.settings import BenchSettings, family_settings
+from xemap.cli import main
+from xemap.data import KINDS
+
+BLOCK = {"rmi", "rsu", "ras", "rda", "n", "per_kind"}
+SAMPLES = st.lists(
+    st.tuples(st.integers(0, 5), st.sampled_from("abc"), st.sampled_from(["q1", "q2", "q3"])),
+    min_size=2,
+    max_size=30,
+)
+
+
+@given(SAMPLES)
+@settings(max_examples=200, deadline=None)
+def test_the_control_never_gives_a_scene_its_own_query(rows):
+    samples = [{"scene": sc, "kind": k, "query": q} for sc, k, q in rows]
+    try:
+        pairs = control_pairing(samples)
+    except ValueError:  # only when no sample from another scene has other words
+        assert any(
+            all(s["scene"] == t["scene"] or s["query"] == t["query"] for t in samples)
+            for s in samples
+        )
+        return
+    for i, j in enumerate(pairs):
+        assert samples[j]["scene"] != samples[i]["scene"]
+        assert samples[j]["query"] != samples[i]["query"]
+        same_kind = [
+            t
+            for t in samples
+            if t["kind"] == samples[i]["kind"]
+            and t["scene"] != samples[i]["scene"]
+            and t["query"] != samples[i]["query"]
+        ]
+        assert (samples[j]["kind"] == samples[i]["kind"]) == bool(same_kind)
+
+
+def test_control_on_the_bench_task_keeps_kinds_and_ground_truth():
+    _, held = bench_task(BenchSettings(n_train=1, n_eval=24))
+    control = control_samples(held)
+    for s, c in zip(held, control, strict=True):
+        assert c["query"] != s["query"] and c["kind"] == s["kind"]
+        assert c["polygons"] == s["polygons"] and c["image"] is s["image"]
+    assert [s["kind"] for s in held] == list(KINDS) * 6
+
+
+def test_family_settings_layering():
+    assert family_settings("xemap")["config"] == "demo"
+    assert family_settings("xemap", steps=5, lr=None)["steps"] == 5
+    with pytest.raises(ValueError, match="unknown bench settings"):
+        family_settings("xemap", stepz=5)
+    assert metric_keys(("selo",)) == ("rmi", "rsu", "ras", "rda")
+    with pytest.raises(ValueError, match="unknown metric families"):
+        metric_keys(("selo", "nope"))
+
+
+TINY = {"config": "tiny", "trainable": ["fusion"], "steps": 2, "batch_size": 4}
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    st = BenchSettings(n_train=2, n_eval=8, score_size=256)
+    return out, run_bench(out, ["xemap"], st, log=lambda m: None, **TINY)
+
+
+def test_bench_json_has_the_issue_format(tiny_bench):
+    out, res = tiny_bench
+    data = json.loads((out / "bench.json").read_text())
+    assert data == json.loads(json.dumps(res))
+    assert set(data) == {"models", "settings"} and set(data["models"]) == {"xemap"}
+    row = data["models"]["xemap"]
+    assert set(row) == {"untrained", "trained", "shuffled", "train"}
+    for key in ("untrained", "trained", "shuffled"):
+        block = row[key]
+        assert set(block) == BLOCK and block["n"] == 8
+        assert set(block["per_kind"]) == set(KINDS)
+        for kind_block in block["per_kind"].values():
+            assert set(kind_block) == BLOCK - {"per_kind"} and kind_block["n"] == 2
+    assert row["train"]["steps"] == 2 and row["train"]["settings"]["config"] == "tiny"
+    assert data["settings"]["n_eval"] == 8 and data["settings"]["seed"] == 0
+
+
+def test_each_scoring_is_a_run_directory_the_runner_reads(tiny_bench):
+    out, res = tiny_bench
+    for key in ("untrained", "trained", "shuffled"):
+        summary, rows = load_run(out / "xemap" / key)
+        assert len(rows) == 8 and summary["failed"] == 0
+        assert metric_block(summary) == res["models"]["xemap"][key]
+    queries = [r["query"] for r in load_run(out / "xemap" / "trained")[1]]
+    control = [r["query"] for r in load_run(out / "xemap" / "shuffled")[1]]
+    assert all(a != b for a, b in zip(queries, control, strict=True))
+
+
+def test_the_control_changes_the_maps(tiny_bench):
+    """The control's maps differ from the real queries' maps: the text reaches the map (a
+    model whose map ignored the query would give identical files)."""
+    out, _ = tiny_bench
+    a = (out / "xemap" / "trained" / "maps" / "probmap_0.png").read_bytes()
+    b = (out / "xemap" / "shuffled" / "maps" / "probmap_0.png").read_bytes()
+    assert a != b
+
+
+def test_table_rows_and_gap(tiny_bench):
+    _, res = tiny_bench
+    table = format_bench_table(res["models"], metric_keys())
+    lines = table.splitlines()
+    assert lines[0].split("|")[1:-1][-1].strip() == "gap Rmi"
+    assert len(lines) == 2 + 3 * (1 + len(KINDS))
+    trained = next(ln for ln in lines if "| all " in ln and "trained " in ln and "un" not in ln)
+    assert f"{reading_gap(res['models']['xemap']):+.4f}" in trained
+
+
+def test_bench_refuses_to_overwrite(tiny_bench, capsys):
+    out, _ = tiny_bench
+    with pytest.raises(ValueError, match="already exists"):
+        run_bench(out, ["xemap"], BenchSettings(n_train=1, n_eval=4), **TINY)
+    assert main(["bench", "--models", "xemap", "--out", str(out), "--quiet"]) == 2
+    assert "error: " in capsys.readouterr().err
+
+
+def test_unknown_model_is_a_usage_error(tmp_path, capsys):
+    assert main(["bench", "--models", "xemap,nosuch", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model families ['nosuch']" in err and "Traceback" not in err
+    assert not (tmp_path / "b").exists()

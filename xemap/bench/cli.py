@@ -1,0 +1,80 @@
+"""The ``xemap bench`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run"]
+
+
+def _models(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("--models needs at least one model family")
+    return names
+
+
+def register(subparsers: Any) -> None:
+    """Add ``xemap bench`` to the ``xemap`` command line."""
+    from xemap.bench.settings import BenchSettings
+
+    d = BenchSettings()
+    p = subparsers.add_parser(
+        "bench",
+        help="train models on the synthetic referring task; score untrained, trained, control",
+        description="Train each named model family on the synthetic referring task for its "
+        "step budget and score the held-out scenes untrained, trained, and trained with "
+        "another scene's query (the control). Writes OUT/bench.json and one run directory "
+        "per scoring; prints the table.",
+    )
+    p.add_argument("--models", type=_models, default=["xemap"], help="families, comma-separated")
+    p.add_argument("--out", required=True, help="new folder for bench.json and the runs")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--steps", type=int, help="training steps of every model (default: per family)")
+    p.add_argument("--lr", type=float, help="learning rate of every model (default: per family)")
+    p.add_argument("--batch-size", type=int, help="batch size of every model")
+    p.add_argument("--image-size", type=int, help="model input size of every model")
+    p.add_argument("--n-train", type=int, default=d.n_train, help="training scenes")
+    p.add_argument("--n-eval", type=int, default=d.n_eval, help="held-out scenes")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch threads")
+    p.add_argument("--workers", type=int, default=d.workers, help="scoring processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no log lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``xemap bench`` from parsed arguments; return the exit status."""
+    from xemap.bench.report import format_bench_table
+    from xemap.bench.run import run_bench
+    from xemap.bench.scoring import metric_keys
+    from xemap.bench.settings import BenchSettings
+
+    st = BenchSettings(
+        seed=args.seed,
+        n_train=args.n_train,
+        n_eval=args.n_eval,
+        threads=args.threads,
+        workers=args.workers,
+    )
+    log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    try:
+        res = run_bench(
+            args.out,
+            args.models,
+            st,
+            progress=not args.quiet,
+            log=log,
+            steps=args.steps,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            image_size=args.image_size,
+        )
+    except ValueError as exc:
+        print(f"xemap bench: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_bench_table(res["models"], metric_keys(st.metrics)))
+    print(f"{res['settings']['seconds']:.0f} s end to end; {Path(args.out) / 'bench.json'}")
+    return 0
