@@ -41,6 +41,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--n-eval", type=int, default=d.n_eval, help="held-out scenes")
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads")
     p.add_argument("--workers", type=int, default=d.workers, help="scoring processes")
+    p.add_argument(
+        "--oracles",
+        action="store_true",
+        help="score reference maps instead of models (perfect, all objects, head type, flat)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no log lines")
     p.set_defaults(func=run)
 
@@ -60,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    if args.oracles:
+        return _oracles(args.out, st, log)
     try:
         res = run_bench(
             args.out,
@@ -77,4 +84,18 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(format_bench_table(res["models"], metric_keys(st.metrics)))
     print(f"{res['settings']['seconds']:.0f} s end to end; {Path(args.out) / 'bench.json'}")
+    return 0
+
+
+def _oracles(out: str, st: Any, log: Any) -> int:
+    from xemap.bench.oracles import format_oracle_table, score_oracles
+    from xemap.bench.scoring import metric_keys
+
+    try:
+        res = score_oracles(out, st, log=log)
+    except ValueError as exc:
+        print(f"xemap bench: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_oracle_table(res["oracles"], metric_keys(st.metrics)))
+    print(Path(out) / "oracles.json")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["SCORINGS", "format_bench_table", "reading_gap"]
+__all__ = ["SCORINGS", "format_bench_table", "markdown_table", "metric_header", "reading_gap"]
 
 #: the bench.json keys of the three scorings, and their names in the table
 SCORINGS: dict[str, str] = {"untrained": "untrained", "trained": "trained", "shuffled": "control"}
@@ -36,8 +36,34 @@ def reading_gap(result: Mapping[str, Any], kind: str | None = None, key: str = "
     return float(t[key]) - float(c[key])
 
 
-def _header(key: str) -> str:
+def metric_header(key: str) -> str:
+    """A metric's column header: its arrow (higher or lower is better) and its name.
+
+    Examples
+    --------
+    >>> metric_header("ras"), metric_header("prec@0.5")
+    ('↓Ras', '↑prec@0.5')
+    """
     return _ARROWS.get(key, "↑") + _NAMES.get(key, key)
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    """Rows as a markdown table with padded columns.
+
+    Examples
+    --------
+    >>> print(markdown_table(["a", "bb"], [["1", "2"]]))
+    | a | bb |
+    |---|----|
+    | 1 | 2  |
+    """
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), rule, *(line(r) for r in body)])
 
 
 def format_bench_table(models: Mapping[str, Mapping[str, Any]], keys: Sequence[str]) -> str:
@@ -55,7 +81,7 @@ def format_bench_table(models: Mapping[str, Mapping[str, Any]], keys: Sequence[s
     | xemap | all  | 4 | trained   | 0.7500 | 0.5000 | 0.5000 | 0.5000 | +0.2500 |
     | xemap | all  | 4 | control   | 0.5000 | 0.5000 | 0.5000 | 0.5000 |         |
     """
-    header = ["model", "kind", "n", "run", *(_header(k) for k in keys), "gap Rmi"]
+    header = ["model", "kind", "n", "run", *(metric_header(k) for k in keys), "gap Rmi"]
     body = []
     for name, res in models.items():
         kinds = sorted({k for s in SCORINGS for k in res[s].get("per_kind", {})})
@@ -69,10 +95,4 @@ def format_bench_table(models: Mapping[str, Mapping[str, Any]], keys: Sequence[s
                     gap = f"{reading_gap(res, kind):+.4f}"
                 cells = [f"{block[k]:.4f}" if block.get(k) is not None else "-" for k in keys]
                 body.append([name, kind or "all", str(block["n"]), label, *cells, gap])
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), rule, *(line(r) for r in body)])
+    return markdown_table(header, body)
