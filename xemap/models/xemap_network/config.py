@@ -88,6 +88,12 @@ class XeMapConfig(ReferringConfig):
         As in ``transformers.GroundingDinoConfig``.
     activation : str
         FFN activation of the fusion layers.
+    fusion_text_trainable : bool
+        Whether the text side of the fusion stack (the text projection, each layer's
+        text-enhancer layer and the bi-attention's text gate ``text_param``) trains when
+        "fusion" is trainable. False keeps it at its initial (or loaded) weights while the
+        image side trains: trained from scratch on a small task, the text side otherwise learns
+        to pool every query to the same vector (docs/xemap_bench.md).
     pooling : {"mean", "max", "first"}
         Pooling of the fused text tokens in the HMSA head.
     loss : {"l1", "balanced_l1"}
@@ -132,6 +138,7 @@ class XeMapConfig(ReferringConfig):
     fusion_dropout: float = 0.0
     text_enhancer_dropout: float = 0.0
     activation: str = "relu"
+    fusion_text_trainable: bool = True
     # the head and the loss
     pooling: str = "mean"
     loss: str = "l1"
@@ -261,6 +268,8 @@ def _check_image(cfg: XeMapConfig) -> None:
 
 
 def _check_fusion(cfg: XeMapConfig) -> None:
+    if not isinstance(cfg.fusion_text_trainable, bool):
+        raise ValueError(f"fusion_text_trainable must be a bool, got {cfg.fusion_text_trainable!r}")
     for name in ("d_model", "num_fusion_layers", "fusion_heads", "fusion_ffn_dim", "n_points"):
         if int(getattr(cfg, name)) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")

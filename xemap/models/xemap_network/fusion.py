@@ -221,6 +221,23 @@ class FusionEncoder(nn.Module):
         nn.init.zeros_(self.text_projection.bias)
         nn.init.normal_(self.level_embed)
 
+    def text_side_parameters(self) -> list[nn.Parameter]:
+        """The parameters that only the text tokens go through: the text projection, each
+        layer's text-enhancer layer and the bi-attention's text gate (``text_param``).
+
+        Examples
+        --------
+        >>> fusion = FusionEncoder(XeMapConfig.tiny(), text_hidden_size=32,
+        ...                        image_channels=[32, 64, 128])
+        >>> len(fusion.text_side_parameters())  # projection 2, text-enhancer layer 16, gate 1
+        19
+        """
+        params = list(self.text_projection.parameters())
+        for layer in self.layers:
+            params += list(layer.text_enhancer_layer.parameters())
+            params.append(layer.fusion_layer.text_param)
+        return params
+
     def project_levels(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         """The ``num_levels`` maps ``(B, d_model, h_l, w_l)`` from the image encoder's maps."""
         n_backbone = self.num_backbone_levels

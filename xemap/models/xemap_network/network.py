@@ -18,7 +18,7 @@ Parts: "text" = ``text_encoder`` (BERT), "image" = ``image_encoder`` (Swin), "fu
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +126,24 @@ class XeMapNetwork(ReferringModel):
         self.set_trainable(config.trainable)
 
     # ------------------------------------------------------------------ forward
+    def set_trainable(self, parts: Sequence[str]) -> None:
+        """`ReferringModel.set_trainable`, keeping the fusion's text side frozen when
+        ``config.fusion_text_trainable`` is False (`FusionEncoder.text_side_parameters`).
+
+        Examples
+        --------
+        >>> model = XeMapNetwork(XeMapConfig.tiny(fusion_text_trainable=False))
+        >>> model.set_trainable(["fusion"])
+        >>> any(p.requires_grad for p in model.fusion.text_side_parameters())
+        False
+        >>> model.parameter_counts(trainable_only=True)["fusion"] > 0
+        True
+        """
+        super().set_trainable(parts)
+        if not self.config.fusion_text_trainable:
+            for p in self.fusion.text_side_parameters():
+                p.requires_grad_(False)
+
     def _check_inputs(self, pixel_values, input_ids, attention_mask) -> torch.Tensor:
         if pixel_values.dim() != 4 or pixel_values.shape[1] != 3:
             raise ValueError(f"pixel_values must be (B, 3, H, W), got {tuple(pixel_values.shape)}")
