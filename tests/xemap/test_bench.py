@@ -138,3 +138,38 @@ def test_unknown_model_is_a_usage_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown model families ['nosuch']" in err and "Traceback" not in err
     assert not (tmp_path / "b").exists()
+
+
+def test_rrsis_metrics_are_one_more_family_of_the_blocks(tmp_path):
+    """``metrics=("selo", "rrsis")``: the runner scores both, the blocks and the table carry
+    mIoU, oIoU and P@t beside the SeLo metrics (a map equal to the GT box: IoU 1)."""
+    import numpy as np
+
+    from xemap.bench.scoring import score_run
+
+    square = [[[10, 10], [29, 10], [29, 29], [10, 29]]]
+    good = np.zeros((64, 64), np.float32)
+    good[10:30, 10:30] = 1.0
+    samples = [
+        {"id": "a", "kind": "attribute", "query": "the red square", "polygons": square},
+        {"id": "b", "kind": "one-hop", "query": "the red square", "polygons": square},
+    ]
+    keys = metric_keys(("selo", "rrsis"))
+    assert keys[4:] == ("miou", "oiou", "prec@0.5", "prec@0.6", "prec@0.7", "prec@0.8", "prec@0.9")
+    summary = score_run(
+        [good, np.zeros_like(good)],
+        samples,
+        tmp_path / "r",
+        score_size=256,
+        metrics=("selo", "rrsis"),
+    )
+    block = metric_block(summary, keys)
+    assert set(block) == {*keys, "n", "per_kind"}
+    assert (
+        block["per_kind"]["attribute"]["miou"] > 0.9 and block["per_kind"]["one-hop"]["miou"] == 0
+    )
+    assert block["prec@0.5"] == 0.5
+    table = format_bench_table(
+        {"m": {"untrained": block, "trained": block, "shuffled": block}}, keys
+    )
+    assert "↑mIoU" in table.splitlines()[0] and "↑P@0.9" in table.splitlines()[0]

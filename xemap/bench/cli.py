@@ -17,6 +17,17 @@ def _models(text: str) -> list[str]:
     return names
 
 
+def _metrics(text: str) -> tuple[str, ...]:
+    from xemap.bench.scoring import metric_keys
+
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    try:
+        metric_keys(names or ("",))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
+
+
 def register(subparsers: Any) -> None:
     """Add ``xemap bench`` to the ``xemap`` command line."""
     from xemap.bench.settings import BenchSettings
@@ -42,6 +53,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads")
     p.add_argument("--workers", type=int, default=d.workers, help="scoring processes")
     p.add_argument(
+        "--metrics",
+        type=_metrics,
+        default=d.metrics,
+        help="metric families, comma-separated: selo (default), rrsis",
+    )
+    p.add_argument(
         "--oracles",
         action="store_true",
         help="score reference maps instead of models (perfect, all objects, head type, flat)",
@@ -63,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         n_eval=args.n_eval,
         threads=args.threads,
         workers=args.workers,
+        metrics=args.metrics,
     )
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     if args.oracles:

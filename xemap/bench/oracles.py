@@ -80,7 +80,9 @@ def score_oracles(
     res = {}
     for name, m in maps.items():
         run = out / "oracles" / name.replace(" ", "_")
-        summary = score_run(m, held, run, score_size=st.score_size, workers=st.workers)
+        summary = score_run(
+            m, held, run, score_size=st.score_size, workers=st.workers, metrics=st.metrics
+        )
         res[name] = metric_block(summary, keys)
         log(f"{name}: Rmi {res[name]['rmi']:.4f}")
     data = {"oracles": res, "settings": st.to_dict()}

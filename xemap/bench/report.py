@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from selo_metrics.rrsis_run import RRSIS_COLUMNS
+
 __all__ = ["SCORINGS", "format_bench_table", "markdown_table", "metric_header", "reading_gap"]
 
 #: the bench.json keys of the three scorings, and their names in the table
 SCORINGS: dict[str, str] = {"untrained": "untrained", "trained": "trained", "shuffled": "control"}
 #: arrows of the metric columns (higher or lower is better)
-_ARROWS = {"rmi": "↑", "rsu": "↑", "ras": "↓", "rda": "↑", "miou": "↑", "oiou": "↑"}
-_NAMES = {"rmi": "Rmi", "rsu": "Rsu", "ras": "Ras", "rda": "Rda", "miou": "mIoU", "oiou": "oIoU"}
+_ARROWS = {"ras": "↓"}
+_NAMES = {"rmi": "Rmi", "rsu": "Rsu", "ras": "Ras", "rda": "Rda", **dict(RRSIS_COLUMNS)}
 
 
 def reading_gap(result: Mapping[str, Any], kind: str | None = None, key: str = "rmi") -> float:
@@ -42,7 +44,7 @@ def metric_header(key: str) -> str:
     Examples
     --------
     >>> metric_header("ras"), metric_header("prec@0.5")
-    ('↓Ras', '↑prec@0.5')
+    ('↓Ras', '↑P@0.5')
     """
     return _ARROWS.get(key, "↑") + _NAMES.get(key, key)
 
@@ -67,7 +69,8 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
 
 
 def format_bench_table(models: Mapping[str, Mapping[str, Any]], keys: Sequence[str]) -> str:
-    """The bench table (markdown) of ``bench.json``'s ``models``.
+    """The bench table (markdown) of ``bench.json``'s ``models``; the gap is in ``keys[0]``
+    (Rmi with the SeLo metrics, mIoU with the RRSIS ones alone).
 
     Examples
     --------
@@ -81,7 +84,9 @@ def format_bench_table(models: Mapping[str, Mapping[str, Any]], keys: Sequence[s
     | xemap | all  | 4 | trained   | 0.7500 | 0.5000 | 0.5000 | 0.5000 | +0.2500 |
     | xemap | all  | 4 | control   | 0.5000 | 0.5000 | 0.5000 | 0.5000 |         |
     """
-    header = ["model", "kind", "n", "run", *(metric_header(k) for k in keys), "gap Rmi"]
+    gap_key = keys[0]
+    header = ["model", "kind", "n", "run", *(metric_header(k) for k in keys)]
+    header.append(f"gap {_NAMES.get(gap_key, gap_key)}")
     body = []
     for name, res in models.items():
         kinds = sorted({k for s in SCORINGS for k in res[s].get("per_kind", {})})
@@ -92,7 +97,7 @@ def format_bench_table(models: Mapping[str, Mapping[str, Any]], keys: Sequence[s
                     continue
                 gap = ""
                 if s == "trained" and (kind is None or kind in res["shuffled"]["per_kind"]):
-                    gap = f"{reading_gap(res, kind):+.4f}"
+                    gap = f"{reading_gap(res, kind, gap_key):+.4f}"
                 cells = [f"{block[k]:.4f}" if block.get(k) is not None else "-" for k in keys]
                 body.append([name, kind or "all", str(block["n"]), label, *cells, gap])
     return markdown_table(header, body)

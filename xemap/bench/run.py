@@ -160,6 +160,7 @@ def train_and_score(
             out / SCORING_DIRS[key],
             score_size=settings.score_size,
             workers=settings.workers,
+            metrics=settings.metrics,
             source={"model": name, "scoring": key},
         )
         result[key] = metric_block(summary, keys)

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from selo_metrics.rrsis_run import RRSIS_COLUMNS
+
 __all__ = [
     "METRIC_KEYS",
     "control_pairing",
@@ -36,8 +38,12 @@ __all__ = [
     "score_run",
 ]
 
-#: metric family -> the keys it gives to a block (and to the table, in this order)
-METRIC_KEYS: dict[str, tuple[str, ...]] = {"selo": ("rmi", "rsu", "ras", "rda")}
+#: metric family -> the keys it gives to a block (and to the table, in this order); the
+#: families are those of ``selo-metrics score --metrics``
+METRIC_KEYS: dict[str, tuple[str, ...]] = {
+    "selo": ("rmi", "rsu", "ras", "rda"),
+    "rrsis": tuple(key for key, _ in RRSIS_COLUMNS),  # miou, oiou, prec@0.5 .. prec@0.9
+}
 
 
 def metric_keys(families: Sequence[str] = ("selo",)) -> tuple[str, ...]:
@@ -134,6 +140,7 @@ def score_run(
     *,
     score_size: int = 1024,
     workers: int = 1,
+    metrics: Sequence[str] = ("selo",),
     source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``maps`` into ``run_dir`` (PNGs + manifest) and score them with the runner.
@@ -153,6 +160,9 @@ def score_run(
         Side of the written maps (see the module docstring).
     workers : int
         Runner worker processes.
+    metrics : sequence of str
+        Metric families the runner scores (``"selo"``, ``"rrsis"``: mIoU, oIoU, prec@t of the
+        map thresholded at 0.5, at the written maps' size).
     source : dict, optional
         Kept in ``summary.json``'s ``run`` record.
 
@@ -202,6 +212,7 @@ def score_run(
         selo_metrics.load_samples(manifest),
         run_dir,
         workers=workers,
+        metrics=tuple(metrics),
         progress=False,
         source={"manifest": str(manifest), **dict(source or {})},
     )
