@@ -34,7 +34,11 @@ GENERIC_DEFAULTS: dict[str, Any] = {
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "xemap": {
         "config": "demo",
-        "overrides": {"level_layout": "swin4", "loss": "balanced_l1"},
+        "overrides": {
+            "level_layout": "swin4",
+            "loss": "balanced_l1",
+            "fusion_text_trainable": False,
+        },
         "trainable": ["image", "fusion"],
         "steps": 1000,
         "lr": 1e-3,
