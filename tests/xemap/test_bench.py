@@ -173,3 +173,16 @@ def test_rrsis_metrics_are_one_more_family_of_the_blocks(tmp_path):
         {"m": {"untrained": block, "trained": block, "shuffled": block}}, keys
     )
     assert "↑mIoU" in table.splitlines()[0] and "↑P@0.9" in table.splitlines()[0]
+
+
+def test_summarize_seeds(tiny_bench, tmp_path, capsys):
+    out, res = tiny_bench
+    assert main(["bench", "--summarize", str(out), str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "Rmi over 2 runs" in lines[0]
+    row = next(ln for ln in lines if ln.startswith("| xemap | all "))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    gap = reading_gap(res["models"]["xemap"])
+    assert cells[2] == "2" and cells[6] == f"{gap:+.4f} ± 0.0000" and cells[7] == f"{gap:+.4f}"
+    assert main(["bench", "--summarize", str(tmp_path)]) == 2
+    assert "holds no bench.json" in capsys.readouterr().err

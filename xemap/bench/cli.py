@@ -42,7 +42,13 @@ def register(subparsers: Any) -> None:
         "per scoring; prints the table.",
     )
     p.add_argument("--models", type=_models, default=["xemap"], help="families, comma-separated")
-    p.add_argument("--out", required=True, help="new folder for bench.json and the runs")
+    p.add_argument("--out", help="new folder for bench.json and the runs")
+    p.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="DIR",
+        help="print mean, spread and worst seed of finished bench runs instead of running",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--steps", type=int, help="training steps of every model (default: per family)")
     p.add_argument("--lr", type=float, help="learning rate of every model (default: per family)")
@@ -83,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
         metrics=args.metrics,
     )
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    if args.summarize:
+        return _summarize(args.summarize)
+    if not args.out:
+        print("xemap bench: error: --out is required (or --summarize DIR ...)", file=sys.stderr)
+        return 2
     if args.oracles:
         return _oracles(args.out, st, log)
     try:
@@ -116,4 +127,19 @@ def _oracles(out: str, st: Any, log: Any) -> int:
         return 2
     print(format_oracle_table(res["oracles"], metric_keys(st.metrics)))
     print(Path(out) / "oracles.json")
+    return 0
+
+
+def _summarize(dirs: list[str]) -> int:
+    from xemap.bench.seeds import format_seeds_table, load_runs
+
+    try:
+        runs = load_runs(dirs)
+        table = format_seeds_table(runs)
+    except (ValueError, KeyError) as exc:
+        print(f"xemap bench: error: {exc}", file=sys.stderr)
+        return 2
+    seeds = [r["settings"].get("seed") for r in runs]
+    print(f"Rmi over {len(runs)} runs (seeds {seeds}); ± is the sample standard deviation")
+    print(table)
     return 0
