@@ -124,10 +124,12 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "demo",
         help="train a small XeMap-Network on a synthetic referring task, on CPU",
-        description=__doc__.splitlines()[0],
+        description="Train a small XeMap-Network on the synthetic referring task, on CPU, for "
+        "a fixed number of steps, and score it untrained, trained and trained with another "
+        "scene's query (the control): the XeMap-Network row of 'xemap bench'.",
     )
     p.add_argument("--out", required=True, help="new run folder (demo.json, bench.json, xemap/)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="seeds the task, weights, batches")
     p.add_argument("--steps", type=int, help="training steps (default: the bench's)")
     p.add_argument("--n-train", type=int, default=d.n_train, help="training scenes")
     p.add_argument("--n-eval", type=int, default=d.n_eval, help="held-out scenes")

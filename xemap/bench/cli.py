@@ -41,7 +41,14 @@ def register(subparsers: Any) -> None:
         "another scene's query (the control). Writes OUT/bench.json and one run directory "
         "per scoring; prints the table.",
     )
-    p.add_argument("--models", type=_models, default=["xemap"], help="families, comma-separated")
+    from xemap.models.registry import list_models
+
+    p.add_argument(
+        "--models",
+        type=_models,
+        default=["xemap"],
+        help=f"model families, comma-separated (known: {', '.join(list_models())})",
+    )
     p.add_argument("--out", help="new folder for bench.json and the runs")
     p.add_argument(
         "--summarize",
@@ -49,7 +56,7 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="print mean, spread and worst seed of finished bench runs instead of running",
     )
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="seeds the task, weights, batches")
     p.add_argument("--steps", type=int, help="training steps of every model (default: per family)")
     p.add_argument("--lr", type=float, help="learning rate of every model (default: per family)")
     p.add_argument("--batch-size", type=int, help="batch size of every model")
