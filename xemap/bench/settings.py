@@ -40,7 +40,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
             "fusion_text_trainable": False,
         },
         "trainable": ["image", "fusion"],
-        "steps": 1000,
+        "steps": 800,
         "lr": 1e-3,
         "weight_decay": 1e-4,
         "batch_size": 16,
