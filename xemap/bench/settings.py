@@ -40,7 +40,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
             "fusion_text_trainable": False,
         },
         "trainable": ["image", "fusion"],
-        "steps": 800,
+        "steps": 1000,
         "lr": 1e-3,
         "weight_decay": 1e-4,
         "batch_size": 16,
@@ -89,7 +89,7 @@ class BenchSettings:
     score_size : int
         Maps are scored at this side (see :mod:`xemap.bench.scoring`).
     threads : int
-        torch threads (1: a busy 2-core machine ran 2 threads 15-30x slower per step).
+        torch threads (1: on the shared 2-core machine 2 threads ran 1.5-7x slower per step).
     workers : int
         Scoring worker processes of the runner.
     metrics : tuple of str
