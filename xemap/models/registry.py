@@ -22,6 +22,8 @@ __all__ = ["create_model", "get_model_class", "list_models", "load_pretrained", 
 #: family name -> "module:ClassName" of its `ReferringModel` subclass (or the class itself)
 _FAMILIES: dict[str, Any] = {
     "xemap": "xemap.models.xemap_network.network:XeMapNetwork",
+    "crobim": "xemap.models.crobim.model:CroBIM",
+    "s4eca": "xemap.models.s4eca.model:S4ECA",
 }
 
 

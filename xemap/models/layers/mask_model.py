@@ -1,0 +1,124 @@
+"""`MaskReferringModel`: the base of the mask-supervised families (CroBIM, S4ECA).
+
+A family subclasses it, builds its modules in ``__init__`` (calling `_build_text` for the
+BERT and the tokenizer) and implements `logits` (2-class logits at the input size). This base
+supplies what they share: ``forward`` is the foreground softmax probability ``(B, H, W)``, and
+``loss`` is RMSIN's CE + Dice (`xemap.models.layers.losses.ce_dice_loss`) against
+``batch["mask"]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from xemap.models.base import ReferringModel
+from xemap.models.layers.heads import foreground_probability
+from xemap.models.layers.losses import ce_dice_loss
+from xemap.models.sources import load_tokenizer
+from xemap.models.xemap_network.encoders import TextEncoder
+
+__all__ = ["MaskReferringModel"]
+
+
+class MaskReferringModel(ReferringModel):
+    """Base class of the families trained against binary masks (``supervision = "mask"``)."""
+
+    supervision = "mask"
+
+    def _build_text(self, load_pretrained: bool, tokenizer: str | os.PathLike | None) -> None:
+        """``self.text_encoder`` (BERT) and ``self.tokenizer`` from ``self.config``."""
+        config = self.config
+        self.text_encoder = TextEncoder(config, load_pretrained=load_pretrained)
+        # record the built text encoder so a saved model rebuilds without its directory
+        config.text_config = self.text_encoder.architecture()
+        name = tokenizer if tokenizer is not None else config.tokenizer
+        if name is None:
+            name = config.text_encoder if config.text_encoder is not None else "minilm"
+        self.tokenizer = load_tokenizer(str(name))
+        vocab = self.text_encoder.model.config.vocab_size
+        if len(self.tokenizer) > vocab:
+            raise ValueError(
+                f"tokenizer {name!r} has {len(self.tokenizer)} tokens, more than the text "
+                f"encoder's vocab_size={vocab}"
+            )
+
+    @staticmethod
+    def check_inputs(
+        pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Validate the forward inputs; return the attention mask (all ones if None)."""
+        if pixel_values.dim() != 4 or pixel_values.shape[1] != 3:
+            raise ValueError(f"pixel_values must be (B, 3, H, W), got {tuple(pixel_values.shape)}")
+        if not pixel_values.is_floating_point():
+            raise ValueError(f"pixel_values must be float, got {pixel_values.dtype}")
+        if input_ids.dim() != 2 or input_ids.shape[0] != pixel_values.shape[0]:
+            raise ValueError(
+                f"input_ids must be (B={pixel_values.shape[0]}, S), got {tuple(input_ids.shape)}"
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask {tuple(attention_mask.shape)} must match input_ids "
+                f"{tuple(input_ids.shape)}"
+            )
+        if not bool((attention_mask != 0).any(dim=1).all()):
+            raise ValueError("every query needs at least one real token (attention_mask 1)")
+        return attention_mask.long()
+
+    def logits(
+        self,
+        pixel_values: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """2-class logits ``(B, 2, H, W)`` at the input size (background, foreground)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """p(foreground) ``(B, H, W)`` float32 in [0, 1] at the input size.
+
+        Parameters
+        ----------
+        pixel_values : torch.Tensor
+            ``(B, 3, H, W)`` float, normalised with ``config.image_mean`` / ``image_std``.
+        input_ids : torch.Tensor
+            ``(B, S)`` token ids (`tokenize`).
+        attention_mask : torch.Tensor, optional
+            ``(B, S)``, 1 for real tokens; all ones if omitted.
+        token_type_ids : torch.Tensor, optional
+        """
+        return foreground_probability(
+            self.logits(pixel_values, input_ids, attention_mask, token_type_ids)
+        )
+
+    def loss(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """RMSIN's 0.9 x CE (class weights 0.9, 1.1) + 0.1 x Dice against ``batch["mask"]``."""
+        if "mask" not in batch:
+            raise ValueError(f"{self.family} is trained against masks: the batch needs 'mask'")
+        logits = self.logits(
+            batch["pixel_values"],
+            batch["input_ids"],
+            batch.get("attention_mask"),
+            batch.get("token_type_ids"),
+        )
+        cfg = self.config
+        return ce_dice_loss(
+            logits,
+            batch["mask"].to(logits.device),
+            dice_weight=cfg.dice_weight,
+            class_weights=cfg.class_weights,
+            smooth=cfg.dice_smooth,
+            dice_reduction=cfg.dice_reduction,
+        )
