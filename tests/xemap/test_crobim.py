@@ -69,7 +69,7 @@ def test_bad_configs():
         CroBIMConfig.tiny(mid_stages=0)
     with pytest.raises(ValueError, match="backbone must be one of"):
         CroBIMConfig.tiny(backbone="resnet")
-    with pytest.raises(ValueError, match="must be a CroBIMConfig"):
+    with pytest.raises(ValueError, match="must be of type CroBIMConfig"):
         CroBIM({"d_model": 32})
 
 

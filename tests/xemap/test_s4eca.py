@@ -154,7 +154,7 @@ def test_bad_configs():
         S4ECAConfig.tiny(dilations=(0,))
     with pytest.raises(ValueError, match="must divide proxy_dim"):
         S4ECAConfig.tiny(proxy_dim=18, num_heads=4)
-    with pytest.raises(ValueError, match="must be an S4ECAConfig"):
+    with pytest.raises(ValueError, match="must be of type S4ECAConfig"):
         S4ECA({"proxy_dim": 16})
 
 

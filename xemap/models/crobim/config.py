@@ -19,7 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xemap.models.layers.mask_config import SWIN_B_WINDOW12, MaskModelConfig, tiny_bert
+from xemap.models.layers.mask_config import (
+    SWIN_B_WINDOW12,
+    MaskModelConfig,
+    demo_encoders,
+    tiny_encoders,
+)
 
 __all__ = ["PARTS", "CroBIMConfig"]
 
@@ -117,18 +122,7 @@ class CroBIMConfig(MaskModelConfig):
         96
         """
         base = dict(
-            text_encoder=None,
-            text_config=tiny_bert(32),
-            tokenizer="minilm",
-            backbone="swin",
-            backbone_config={
-                "embed_dim": 16,
-                "depths": [1, 1, 1, 1],
-                "num_heads": [1, 2, 2, 4],
-                "window_size": 4,
-                "patch_size": 4,
-                "drop_path_rate": 0.0,
-            },
+            **tiny_encoders(),
             d_model=32,
             num_heads=4,
             ffn_dim=64,
@@ -136,8 +130,6 @@ class CroBIMConfig(MaskModelConfig):
             capm_pool_size=2,
             mid_stages=2,
             head_hidden=32,
-            image_size=64,
-            max_text_len=20,
         )
         base.update(overrides)
         return cls(**base)
@@ -153,14 +145,7 @@ class CroBIMConfig(MaskModelConfig):
         ('minilm', 'efficientnet-lite0', ('image', 'fusion', 'head'))
         """
         base = dict(
-            text_encoder="minilm",
-            text_config={},
-            tokenizer=None,
-            backbone="efficientnet-lite0",
-            backbone_config={},
-            image_pretrained="wheel",
-            image_mean=(0.498, 0.498, 0.498),
-            image_std=(0.502, 0.502, 0.502),
+            **demo_encoders(),
             d_model=64,
             num_heads=4,
             ffn_dim=128,
@@ -168,10 +153,6 @@ class CroBIMConfig(MaskModelConfig):
             capm_pool_size=4,
             mid_stages=3,
             head_hidden=64,
-            image_size=64,
-            max_text_len=20,
-            lr=1e-3,
-            weight_decay=1e-2,
             trainable=("image", "fusion", "head"),
         )
         base.update(overrides)

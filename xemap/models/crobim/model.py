@@ -29,7 +29,6 @@ from xemap.models.crobim.config import PARTS, CroBIMConfig
 from xemap.models.crobim.lgfa import AttentionDeficitCompensation, LanguageGuidedAggregation
 from xemap.models.crobim.mid import MutualInteractionDecoder
 from xemap.models.layers.attention import padding_mask
-from xemap.models.layers.backbones import ImageBackbone
 from xemap.models.layers.heads import FPNMaskHead, upsample_logits
 from xemap.models.layers.mask_model import MaskReferringModel
 
@@ -139,18 +138,8 @@ class CroBIM(MaskReferringModel):
         load_pretrained: bool = True,
         tokenizer: str | os.PathLike | None = None,
     ) -> None:
-        super().__init__()
-        if not isinstance(config, CroBIMConfig):
-            raise ValueError(f"config must be a CroBIMConfig, got {type(config).__name__}")
-        self.config = CroBIMConfig.from_dict(config.to_dict())  # a private, validated copy
+        super().__init__(config, load_pretrained=load_pretrained, tokenizer=tokenizer)
         cfg = self.config
-        self._build_text(load_pretrained, tokenizer)
-        self.image_encoder = ImageBackbone(
-            cfg.backbone,
-            cfg.backbone_config,
-            pretrained=cfg.image_pretrained,
-            load_pretrained=load_pretrained,
-        )
         self.fusion = CroBIMFusion(cfg, self.text_encoder.hidden_size, self.image_encoder.channels)
         self.head = FPNMaskHead([cfg.d_model] * 4, cfg.head_hidden)
         assert tuple(self.part_modules) == PARTS

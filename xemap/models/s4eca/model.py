@@ -24,7 +24,6 @@ import torch
 from torch import nn
 
 from xemap.models.layers.attention import padding_mask
-from xemap.models.layers.backbones import ImageBackbone
 from xemap.models.layers.heads import upsample_logits
 from xemap.models.layers.mask_model import MaskReferringModel
 from xemap.models.s4eca.adapters import TextualAdapter, VisualAdapter
@@ -99,18 +98,8 @@ class S4ECA(MaskReferringModel):
         load_pretrained: bool = True,
         tokenizer: str | os.PathLike | None = None,
     ) -> None:
-        super().__init__()
-        if not isinstance(config, S4ECAConfig):
-            raise ValueError(f"config must be an S4ECAConfig, got {type(config).__name__}")
-        self.config = S4ECAConfig.from_dict(config.to_dict())  # a private, validated copy
+        super().__init__(config, load_pretrained=load_pretrained, tokenizer=tokenizer)
         cfg = self.config
-        self._build_text(load_pretrained, tokenizer)
-        self.image_encoder = ImageBackbone(
-            cfg.backbone,
-            cfg.backbone_config,
-            pretrained=cfg.image_pretrained,
-            load_pretrained=load_pretrained,
-        )
         channels = self.image_encoder.channels
         self.adapters = S4ECAAdapters(cfg, self.text_encoder.hidden_size, channels)
         self.decoder = LightDecoder(channels, cfg.decoder_dim, proxy_dim=cfg.proxy_dim)
