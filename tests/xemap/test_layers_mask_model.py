@@ -190,3 +190,27 @@ def test_config_round_trip_and_presets(model):
     with pytest.raises(ValueError, match="unknown config preset"):
         create_model(model.family, "huge")
     assert create_model(model.family, "tiny", image_size=96).config.image_size == 96
+
+
+def test_the_engines_text_cache_changes_nothing(model):
+    """The engine's cache feeds zeros at padded positions: the map must not change."""
+    from xemap.engine.text_cache import install_text_cache
+
+    default = tuple(model.config.trainable)
+    model.set_trainable([p for p in default if p != "text"])
+    tok = model.tokenize(QUERIES)
+    cache = None
+    try:
+        with torch.no_grad():
+            ref = model(_pixels(), **tok)
+            cache = install_text_cache(model)
+            assert cache is not None
+            cached = model(_pixels(), **tok)
+            again = model(_pixels(), **tok)
+        assert cache.misses == 2 and cache.hits == 2
+        torch.testing.assert_close(cached, ref, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(again, ref, rtol=1e-4, atol=1e-5)
+    finally:
+        if cache is not None:
+            cache.remove()
+        model.set_trainable(default)
