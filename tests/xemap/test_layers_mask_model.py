@@ -214,3 +214,43 @@ def test_the_engines_text_cache_changes_nothing(model):
         if cache is not None:
             cache.remove()
         model.set_trainable(default)
+
+
+def test_autocast_bfloat16_on_cpu(model):
+    """Mixed precision (what the engine's AMP does on CUDA, here bfloat16 on CPU)."""
+    batch = _batch(model)
+    model.train()
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model.loss(batch)
+            probs = model(batch["pixel_values"], batch["input_ids"], batch["attention_mask"])
+        loss.backward()
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.eval()
+    assert loss.dtype == torch.float32 and bool(torch.isfinite(loss))
+    assert probs.dtype == torch.float32 and probs.shape == (2, 64, 64)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_amp_training_step_and_save_load(model, tmp_path):
+    m = create_model(model.family, "tiny").cuda()
+    batch = {k: v.cuda() for k, v in _batch(m).items()}
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-3)
+    scaler = torch.amp.GradScaler("cuda")
+    m.train()
+    with torch.autocast("cuda", dtype=torch.float16):
+        loss = m.loss(batch)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert bool(torch.isfinite(loss))
+    m.eval()
+    m.save_pretrained(tmp_path)
+    again = load_pretrained(tmp_path, map_location="cuda")
+    tok = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        torch.testing.assert_close(
+            again(batch["pixel_values"], **tok), m(batch["pixel_values"], **tok)
+        )
