@@ -68,7 +68,25 @@ def test_spatial_selection_gates_where_a_proxy_matches():
     assert gate.shape == (1, 1, 4, 4)
     assert float(gate.min()) > 0 and float(gate.max()) < 1
     assert divmod(int(gate.flatten().argmax()), 4) == (2, 3)
-    torch.testing.assert_close(gate[0, 0, 0, 0], torch.tensor(0.5))  # no match: sigmoid(0)
+    with torch.no_grad():  # a uniform map has nothing to select: sigmoid(0) everywhere
+        flat = va.spatial_gate(torch.ones(1, 8, 4, 4) * key.view(1, 8, 1, 1), _proxies()[:1])
+    torch.testing.assert_close(flat, torch.full_like(flat, 0.5), rtol=0, atol=1e-3)
+
+
+def test_selection_scores_are_cosines_that_do_not_saturate():
+    """Feature magnitude does not move the gate or the scale weights (raw dot products
+    saturated the sigmoid in training: a whole scale lit or shut)."""
+    torch.manual_seed(0)
+    va = VisualAdapter(8, 8, 16)
+    f = torch.randn(1, 8, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            va.spatial_gate(1000 * f, _proxies(1)), va.spatial_gate(f, _proxies(1))
+        )
+        b = torch.rand(1, 3, 8, 4, 4)
+        torch.testing.assert_close(
+            va.scale_weights(1000 * b, _proxies(1)), va.scale_weights(b, _proxies(1))
+        )
 
 
 def test_visual_adapter_is_a_residual_with_a_gain():

@@ -14,16 +14,16 @@ Our reading:
 next stage sees)
     ``h = GELU(down(LN(x)))`` to ``r`` channels; the *dense extractor*: parallel depthwise 3x3
     branches with dilations ``(1, 2, 3)`` (receptive fields 3, 5, 7); *scale selection*: a
-    softmax over the branches of the mean agreement ``<pool(branch_k), P_s(proxy_q)> /
-    sqrt(r)`` over the proxies, and the branches summed with those weights; *spatial
-    selection*: a gate ``sigmoid(max_q <f(x), P_p(proxy_q)> / sqrt(r))`` per location;
+    softmax over the branches of ``t_s`` times the mean cosine (over the proxies) between the
+    pooled branch and ``P_s(proxy_q)``, and the branches summed with those weights; *spatial
+    selection*: a gate ``sigmoid(t_p * max_q cos(f(x) - mean f, P_p(proxy_q)) + b)`` per location
+    (temperatures learned, initialised to 10);
     back up to ``C`` channels, scaled by a learned per-channel gain (initialised to
     ``init_scale``), added to ``x``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -96,6 +96,8 @@ class VisualAdapter(nn.Module):
         One depthwise 3x3 branch per dilation.
     init_scale : float
         Initial value of the per-channel output gain.
+    temperature : float
+        Initial temperature of the cosine scores of the scale and spatial selections.
 
     Examples
     --------
@@ -113,6 +115,7 @@ class VisualAdapter(nn.Module):
         *,
         dilations: Sequence[int] = (1, 2, 3),
         init_scale: float = 0.1,
+        temperature: float = 10.0,
     ) -> None:
         super().__init__()
         if not dilations:
@@ -127,27 +130,36 @@ class VisualAdapter(nn.Module):
         self.scale_key = nn.Linear(proxy_dim, hidden)
         self.spatial_key = nn.Linear(proxy_dim, hidden)
         self.up = nn.Conv2d(hidden, channels, 1)
+        # learned temperatures of the cosine scores (CLIP-style), a bias for the gate
+        self.scale_temperature = nn.Parameter(torch.tensor(float(temperature)))
+        self.spatial_temperature = nn.Parameter(torch.tensor(float(temperature)))
+        self.spatial_bias = nn.Parameter(torch.zeros(()))
         self.gain = nn.Parameter(torch.full((channels,), float(init_scale)))
 
     def scale_weights(self, branches: torch.Tensor, proxies: torch.Tensor) -> torch.Tensor:
         """Language-guided scale selection: a softmax ``(B, K)`` over the branches.
 
-        ``branches`` ``(B, K, r, h, w)``; branch ``k`` scores the mean over the proxies of
-        ``<mean_xy branch_k, P_s(proxy)> / sqrt(r)``.
+        ``branches`` ``(B, K, r, h, w)``; branch ``k`` scores ``t_s`` times the mean over the
+        proxies of the cosine between its pooled feature and ``P_s(proxy)``.
         """
-        pooled = branches.mean(dim=(3, 4))  # (B, K, r)
-        keys = self.scale_key(proxies)  # (B, n, r)
-        agree = torch.einsum("bkr,bnr->bkn", pooled, keys).mean(-1) / math.sqrt(self.hidden)
-        return torch.softmax(agree, dim=1)
+        pooled = F.normalize(branches.mean(dim=(3, 4)), dim=-1)  # (B, K, r)
+        keys = F.normalize(self.scale_key(proxies), dim=-1)  # (B, n, r)
+        agree = torch.einsum("bkr,bnr->bkn", pooled, keys).mean(-1)
+        return torch.softmax(self.scale_temperature * agree, dim=1)
 
     def spatial_gate(self, f: torch.Tensor, proxies: torch.Tensor) -> torch.Tensor:
         """Language-guided spatial selection: a gate ``(B, 1, h, w)`` in (0, 1).
 
-        ``sigmoid(max over proxies of <f(x), P_p(proxy)> / sqrt(r))``.
+        ``sigmoid(t_p * max over proxies of cos(f(x) - mean_xy f, P_p(proxy)) + b_p)``:
+        cosines of the spatially centred features, so the gate tells places apart. With raw
+        dot products (or cosines of uncentred features, which share one dominant direction
+        everywhere) the gate saturated in training and lit or shut a whole scale.
         """
-        keys = self.spatial_key(proxies)
-        match = torch.einsum("brhw,bnr->bnhw", f, keys).amax(1, keepdim=True)
-        return torch.sigmoid(match / math.sqrt(self.hidden))
+        keys = F.normalize(self.spatial_key(proxies), dim=-1)
+        # eps: rounding residue of a flat map stays ~0 instead of becoming a unit vector
+        centred = F.normalize(f - f.mean(dim=(2, 3), keepdim=True), dim=1, eps=1e-3)
+        match = torch.einsum("brhw,bnr->bnhw", centred, keys).amax(1, keepdim=True)
+        return torch.sigmoid(self.spatial_temperature * match + self.spatial_bias)
 
     def forward(self, x: torch.Tensor, proxies: torch.Tensor) -> torch.Tensor:
         """``x`` ``(B, C, h, w)`` refined under the proxies ``(B, n, proxy_dim)``."""
