@@ -69,7 +69,7 @@ def register(subparsers: Any) -> None:
         "--metrics",
         type=_metrics,
         default=d.metrics,
-        help="metric families, comma-separated: selo (default), rrsis",
+        help="metric families, comma-separated: selo, rrsis (default: both)",
     )
     p.add_argument(
         "--oracles",

@@ -46,6 +46,26 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 16,
         "image_size": 64,
     },
+    "crobim": {
+        "config": "demo",
+        "overrides": {},
+        "trainable": ["image", "fusion", "head"],
+        "steps": 400,
+        "lr": 1e-3,
+        "weight_decay": 1e-2,
+        "batch_size": 16,
+        "image_size": 64,
+    },
+    "s4eca": {
+        "config": "demo",
+        "overrides": {"adapter_init_scale": 1.0},
+        "trainable": ["adapters", "decoder"],
+        "steps": 600,
+        "lr": 2e-3,
+        "weight_decay": 1e-2,
+        "batch_size": 16,
+        "image_size": 64,
+    },
 }
 
 
@@ -93,7 +113,8 @@ class BenchSettings:
     workers : int
         Scoring worker processes of the runner.
     metrics : tuple of str
-        Metric families of the blocks (``"selo"``; see ``scoring.METRIC_KEYS``).
+        Metric families of the blocks (``"selo"``, ``"rrsis"``: both by default; see
+        ``scoring.METRIC_KEYS``).
     """
 
     seed: int = 0
@@ -106,7 +127,7 @@ class BenchSettings:
     score_size: int = 1024
     threads: int = 1
     workers: int = 1
-    metrics: tuple = ("selo",)
+    metrics: tuple = ("selo", "rrsis")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (tuples as lists)."""
