@@ -16,7 +16,8 @@ from xemap.bench.settings import BenchSettings, family_settings
 from xemap.cli import main
 from xemap.data import KINDS
 
-BLOCK = {"rmi", "rsu", "ras", "rda", "n", "per_kind"}
+#: a metric block at the default metric families (SeLo and RRSIS)
+BLOCK = {*metric_keys(BenchSettings().metrics), "n", "per_kind"}
 SAMPLES = st.lists(
     st.tuples(st.integers(0, 5), st.sampled_from("abc"), st.sampled_from(["q1", "q2", "q3"])),
     min_size=2,
@@ -100,7 +101,8 @@ def test_each_scoring_is_a_run_directory_the_runner_reads(tiny_bench):
     for key in ("untrained", "trained", "shuffled"):
         summary, rows = load_run(out / "xemap" / key)
         assert len(rows) == 8 and summary["failed"] == 0
-        assert metric_block(summary) == res["models"]["xemap"][key]
+        keys = metric_keys(BenchSettings().metrics)
+        assert metric_block(summary, keys) == res["models"]["xemap"][key]
     queries = [r["query"] for r in load_run(out / "xemap" / "trained")[1]]
     control = [r["query"] for r in load_run(out / "xemap" / "shuffled")[1]]
     assert all(a != b for a, b in zip(queries, control, strict=True))

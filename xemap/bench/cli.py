@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"xemap bench: error: {exc}", file=sys.stderr)
         return 2
     print(format_bench_table(res["models"], metric_keys(st.metrics)))
+    steps = ", ".join(f"{m} {r['train']['steps']}" for m, r in res["models"].items())
+    print(f"training steps (batch, lr per family: bench.json): {steps}")
     print(f"{res['settings']['seconds']:.0f} s end to end; {Path(args.out) / 'bench.json'}")
     return 0
 
