@@ -60,7 +60,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
         "config": "demo",
         "overrides": {"adapter_init_scale": 1.0},
         "trainable": ["adapters", "decoder"],
-        "steps": 600,
+        "steps": 1000,
         "lr": 2e-3,
         "weight_decay": 1e-2,
         "batch_size": 16,
