@@ -188,3 +188,16 @@ def test_summarize_seeds(tiny_bench, tmp_path, capsys):
     assert cells[2] == "2" and cells[6] == f"{gap:+.4f} ± 0.0000" and cells[7] == f"{gap:+.4f}"
     assert main(["bench", "--summarize", str(tmp_path)]) == 2
     assert "holds no bench.json" in capsys.readouterr().err
+
+
+def test_summarize_another_metric(tiny_bench, capsys):
+    out, res = tiny_bench
+    assert main(["bench", "--summarize", str(out), "--summary-metric", "miou"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "mIoU over 1 runs" in lines[0]
+    row = next(ln for ln in lines if ln.startswith("| xemap | all "))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    trained = res["models"]["xemap"]["trained"]["miou"]
+    assert cells[4] == f"{trained:.4f} ± 0.0000"
+    assert main(["bench", "--summarize", str(out), "--summary-metric", "nope"]) == 2
+    assert "no 'nope' in the bench runs' metric blocks" in capsys.readouterr().err

@@ -56,6 +56,12 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="print mean, spread and worst seed of finished bench runs instead of running",
     )
+    p.add_argument(
+        "--summary-metric",
+        default="rmi",
+        metavar="KEY",
+        help="the figure --summarize reads from each block: rmi (default), miou, oiou, prec@0.5...",
+    )
     p.add_argument("--seed", type=int, default=d.seed, help="seeds the task, weights, batches")
     p.add_argument("--steps", type=int, help="training steps of every model (default: per family)")
     p.add_argument("--lr", type=float, help="learning rate of every model (default: per family)")
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     )
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     if args.summarize:
-        return _summarize(args.summarize)
+        return _summarize(args.summarize, args.summary_metric)
     if not args.out:
         print("xemap bench: error: --out is required (or --summarize DIR ...)", file=sys.stderr)
         return 2
@@ -139,16 +145,20 @@ def _oracles(out: str, st: Any, log: Any) -> int:
     return 0
 
 
-def _summarize(dirs: list[str]) -> int:
+def _summarize(dirs: list[str], key: str = "rmi") -> int:
     from xemap.bench.seeds import format_seeds_table, load_runs
 
     try:
         runs = load_runs(dirs)
-        table = format_seeds_table(runs)
-    except (ValueError, KeyError) as exc:
+        table = format_seeds_table(runs, key)
+    except ValueError as exc:
         print(f"xemap bench: error: {exc}", file=sys.stderr)
         return 2
+    except KeyError as exc:
+        print(f"xemap bench: error: no {exc} in the bench runs' metric blocks", file=sys.stderr)
+        return 2
     seeds = [r["settings"].get("seed") for r in runs]
-    print(f"Rmi over {len(runs)} runs (seeds {seeds}); ± is the sample standard deviation")
+    label = {"rmi": "Rmi", "miou": "mIoU", "oiou": "oIoU"}.get(key, key)
+    print(f"{label} over {len(runs)} runs (seeds {seeds}); ± is the sample standard deviation")
     print(table)
     return 0
