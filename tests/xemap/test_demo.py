@@ -7,11 +7,14 @@ import json
 
 import pytest
 
+from xemap.bench.scoring import metric_keys
+from xemap.bench.settings import BenchSettings
 from xemap.cli import main
 from xemap.data import KINDS
 from xemap.demo import DemoSettings, format_table, run_demo
 
-KEYS = {"rmi", "rsu", "ras", "rda", "n", "per_kind"}
+#: a metric block at the bench's default metric families (SeLo and RRSIS)
+KEYS = {*metric_keys(BenchSettings().metrics), "n", "per_kind"}
 
 
 def test_tiny_demo_writes_demo_json_bench_json_and_runs(tmp_path):
