@@ -114,7 +114,12 @@ def _gt_mask(gt: Any, shape: tuple[int, int], convention: str, sample_id: object
 
 
 def intersection_union(
-    pred: Any, gt: Any, *, sample_id: object = None, convention: str = "slm"
+    pred: Any,
+    gt: Any,
+    *,
+    sample_id: object = None,
+    convention: str = "slm",
+    check_01: bool = True,
 ) -> tuple[int, int]:
     """Intersection and union pixel counts of a prediction's foreground and the GT.
 
@@ -122,6 +127,11 @@ def intersection_union(
     ----------
     pred, gt, sample_id, convention
         As in :func:`iou`.
+    check_01 : bool
+        Refuse a uint8 array that holds only 0 and 1 (a 0/1 mask in the wrong dtype, which
+        would score as all background). The runner turns it off for map *files*: a PNG of a
+        nearly empty probability map legitimately holds only 0 and 1 (probabilities below
+        1.5 / 255).
 
     Returns
     -------
@@ -140,7 +150,7 @@ def intersection_union(
         inter, union, bad, _, or_gt = iou_counts_float(p, g)
     else:
         inter, union, bad, or_pred, or_gt = iou_counts_u8(p, g, 1 if kind == "bool" else 128)
-        if kind == "uint8" and or_pred == 1:
+        if check_01 and kind == "uint8" and or_pred == 1:
             raise SeLoInputError(
                 "uint8 prediction holds only 0 and 1: a uint8 map is read as value / 255, so "
                 "this would be all background; pass a 0/1 mask as bool (pred.astype(bool)) "

@@ -128,10 +128,10 @@ def resize_bilinear(pred: np.ndarray, size: int) -> np.ndarray:
     return ly0[:, None] * rows[y0] + ly1[:, None] * rows[y1]
 
 
-def _check_prediction(pred: Any, sample_id: object) -> np.ndarray:
+def _check_prediction(pred: Any, sample_id: object, check_01: bool = True) -> np.ndarray:
     """What :func:`~selo_metrics.rrsis.intersection_union` refuses, before a resize."""
     arr, kind = _prediction(pred, sample_id)
-    if kind == "uint8" and int(arr.max()) == 1:
+    if check_01 and kind == "uint8" and int(arr.max()) == 1:
         raise SeLoInputError(
             "uint8 prediction holds only 0 and 1: a uint8 map is read as "
             "value / 255; pass a 0/1 mask as bool",
@@ -151,6 +151,7 @@ def rrsis_row(
     size: int | None = None,
     convention: str = "slm",
     sample_id: object = None,
+    check_01: bool = True,
 ) -> dict[str, Any]:
     """One sample's RRSIS columns: ``{"iou", "inter", "union"}``.
 
@@ -167,6 +168,8 @@ def rrsis_row(
         How polygons are rasterised.
     sample_id : object, optional
         Named in error messages.
+    check_01 : bool
+        As in :func:`selo_metrics.rrsis.intersection_union` (off for map files).
 
     Raises
     ------
@@ -182,11 +185,13 @@ def rrsis_row(
     8
     """
     if size is None:
-        inter, union = intersection_union(pred, gt, sample_id=sample_id, convention=convention)
+        inter, union = intersection_union(
+            pred, gt, sample_id=sample_id, convention=convention, check_01=check_01
+        )
     else:
         if int(size) < 1:
             raise SeLoInputError(f"the RRSIS size must be >= 1, got {size}", sample_id=sample_id)
-        p = _check_prediction(pred, sample_id)
+        p = _check_prediction(pred, sample_id, check_01)
         own = gt.shape if _is_mask(gt) else p.shape  # a mask keeps its own resolution
         mask = _gt_mask(gt, own, convention, sample_id)
         fg = resize_bilinear(p, int(size)) > 0.5

@@ -117,8 +117,10 @@ def score_sample(sample: Sample, convention: str = "slm", params: dict[str, Any]
             result = evaluate(gray, polygons, convention=convention, sample_id=sample.id,
                               **(params or {}))
         if "rrsis" in metrics:
+            # a map file is 0..255 (value / 255) by definition: a nearly empty map's PNG
+            # may hold only 0 and 1, which the in-memory API refuses as a mistyped mask
             rrsis = rrsis_row(gray, sample.load_gt(), size=rrsis_size, convention=convention,
-                              sample_id=sample.id)
+                              sample_id=sample.id, check_01=False)
     except Exception as exc:  # every failure is the sample's own: record it, go on
         row["error"] = {"type": type(exc).__name__, "message": str(exc)}
         row["seconds"] = time.perf_counter() - t0

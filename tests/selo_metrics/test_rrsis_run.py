@@ -227,6 +227,26 @@ def test_rrsis_only_run_scores_masks_and_polygons_like_the_loop(tmp_path):
     assert "mIoU" in table and "| part=1" in table
 
 
+def test_a_nearly_empty_map_file_is_scored_not_refused(tmp_path):
+    """A PNG whose probabilities are all below 1.5 / 255 holds only 0 and 1: a legitimate
+    (all-background) prediction of a model, not a mistyped 0/1 mask as an in-memory uint8
+    array of 0 and 1 would be. Found scoring the bench's control maps."""
+    manifest, maps, pairs = make_rrsis_set(tmp_path)
+    faint = (np.random.default_rng(3).random(pairs[7][0].shape) < 0.3).astype(np.uint8)
+    Image.fromarray(faint).save(maps / "probmap_7.png")
+    pairs[7] = (faint, pairs[7][1])
+    for size in (None, 16):
+        res = score_samples(load_samples(manifest, maps), tmp_path / f"run{size}", workers=1,
+                            metrics=["rrsis"], rrsis_size=size)
+        assert res.summary["failed"] == 0
+        row = load_run(tmp_path / f"run{size}")[1][7]
+        assert row["inter"] == 0 and row["union"] > 0
+    assert res.summary["count"] == len(pairs)
+    assert load_run(tmp_path / "runNone")[1][7]["union"] == int(pairs[7][1].sum())
+    with pytest.raises(SeLoInputError, match="only 0 and 1"):  # the in-memory API still refuses
+        rrsis_row(faint, pairs[7][1])
+
+
 def test_resume_refuses_other_metrics_and_reads_old_runs(tmp_path):
     manifest, maps, _ = make_rrsis_set(tmp_path, n=3)
     samples = load_samples(manifest, maps)
