@@ -201,3 +201,24 @@ def test_summarize_another_metric(tiny_bench, capsys):
     assert cells[4] == f"{trained:.4f} ± 0.0000"
     assert main(["bench", "--summarize", str(out), "--summary-metric", "nope"]) == 2
     assert "no 'nope' in the bench runs' metric blocks" in capsys.readouterr().err
+
+
+def test_the_report_of_a_bench_renders_in_chromium(tiny_bench, tmp_path):
+    """`selo-metrics report` of the bench's trained and control scorings, in a real browser:
+    the table shows each run's summary.json, the RRSIS columns included (issue 14)."""
+    pytest.importorskip("jinja2")
+    from selo_metrics.cli import main as selo_main
+    from tests.selo_metrics.html_dom import keyed_rows, parse
+    from tests.selo_metrics.test_browser import _check_page, render
+
+    out, _ = tiny_bench
+    runs = [out / "xemap" / "trained", out / "xemap" / "shuffled"]
+    page = tmp_path / "bench.html"
+    assert selo_main(["report", *map(str, runs), "--out", str(page), "--no-progress"]) == 0
+    probe = _check_page(page, runs, tmp_path)
+    assert len([i for i in probe["images"] if i["cls"] == "thumb"]) == 2 * 8 + 2 * 8
+    cells = keyed_rows(parse(render(page, tmp_path)[0]).find("table", "summary"))
+    for run in runs:
+        s = json.loads((run / "summary.json").read_text())
+        for key in ("miou", "oiou", "prec@0.5"):
+            assert cells[run.name][key][1] == s[key], (run.name, key)
