@@ -45,14 +45,28 @@ def _environment() -> Any:
     )
 
 
+def _locate(run_dir: Path, path: str | None) -> str | None:
+    """A path a run recorded, found now: as it is (absolute, or relative to this directory),
+    else relative to the run directory or one of its parents. The runner records paths as
+    they were given, relative to the directory the scoring ran in, which is usually an
+    ancestor of the run directory (``selo-metrics score set.jsonl --out runs/a``)."""
+    if not path or Path(path).exists():
+        return path
+    if not Path(path).is_absolute():
+        for base in (run_dir, *run_dir.resolve().parents):
+            if (base / path).exists():
+                return str(base / path)
+    return path
+
+
 def _ground_truth(view: RunView) -> tuple[dict[int, Sample], str]:
     """The run's samples by index (for the GT outlines), or {} and why not."""
     run = view.summary.get("run", {})
-    anno = run.get("anno")
+    anno = _locate(view.path, run.get("anno"))
     if not anno:
         return {}, "the run does not name its annotation file"
     try:
-        samples = load_samples(anno, run.get("maps_dir"))
+        samples = load_samples(anno, _locate(view.path, run.get("maps_dir")))
     except (OSError, ValueError) as exc:
         return {}, f"its annotation file cannot be read now ({exc})"
     if view.fingerprint and fingerprint(samples) != view.fingerprint:
@@ -66,13 +80,14 @@ def _thumbnail(view: RunView, item: GalleryItem, gt: Callable[[], tuple[dict, st
             item.thumb = thumbs.data_uri(thumbs.overlay_thumbnail(view.path / item.overlay))
             item.thumb_note = "the run's overlay"
             return
-        if not item.map or not Path(item.map).is_file():
+        map_path = _locate(view.path, item.map)
+        if not map_path or not Path(map_path).is_file():
             item.thumb_note = f"no thumbnail: map file {item.map} is not there any more"
             return
         samples, why = gt()
         sample = samples.get(item.index)
         gt = None if sample is None else sample.load_gt()  # polygons, or an RRSIS mask
-        item.thumb = thumbs.data_uri(thumbs.map_thumbnail(item.map, gt))
+        item.thumb = thumbs.data_uri(thumbs.map_thumbnail(map_path, gt))
         item.thumb_note = (
             "the map, GT outlined" if sample is not None else f"the map (no GT outline: {why})"
         )

@@ -369,3 +369,24 @@ def test_histogram_panel_per_metric(scored_runs, two_run_page):
         im = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
         assert im.format == "PNG" and im.size[0] > 300
     assert math.isfinite(_summary(scored_runs[0])["rmi"])
+
+
+def test_paths_recorded_relative_to_the_scoring_directory_are_found_from_anywhere(
+    tmp_path, monkeypatch
+):
+    """`selo-metrics score set.jsonl --out runs/a` run in DIR records map paths relative to
+    DIR; a report made in another directory finds them through the run directory's parents
+    (a bench's report showed "not there any more" for every thumbnail before)."""
+    from selo_metrics.html.page import _locate
+
+    (tmp_path / "exp" / "maps").mkdir(parents=True)
+    (tmp_path / "exp" / "maps" / "m.png").write_bytes(b"x")
+    run = tmp_path / "exp" / "runs" / "a"
+    run.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert _locate(run, "maps/m.png") == str(tmp_path / "exp" / "maps" / "m.png")
+    assert _locate(run, "exp/maps/m.png") == str(tmp_path / "exp" / "maps" / "m.png")
+    assert _locate(run, "missing.png") == "missing.png"  # not found: as recorded
+    assert _locate(run, None) is None
