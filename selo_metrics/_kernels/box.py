@@ -1,17 +1,25 @@
-"""Numba kernel: the k x k mean filter on uint8 maps, bit-identical to OpenCV's ``boxFilter``.
+"""Numba kernel: k x k mean-filter passes on uint8 maps, bit-identical to OpenCV's ``boxFilter``.
 
 Output pixel ``(y, x)`` averages rows ``y - k//2 .. y + k - k//2 - 1`` and the same columns,
 borders reflected without repeating the edge pixel (``dcb|abcd|cba``, BORDER_REFLECT_101,
 repeated for maps smaller than the kernel); the integer window sum ``S`` becomes
-``rint(S * (1.0 / k**2))`` (ties to even), stored as uint8.
+``rint(S * (1.0 / k**2))`` (ties to even), stored as uint8, after every pass.
 
-One pass streams the map once, horizontal first: each input row's window sums (at most
-``255 k``, so 16-bit) come from chained sums of 2-5 shifted copies when ``k`` factors into
-2..5 (``50 = 5 * 5 * 2``: three loops), else from log-step partial sums; a ring
-of the last ``k + 1`` such rows feeds a running 32-bit column sum (vertical); one vectorised
-loop rounds and writes the output row. Rows are split into one contiguous chunk per thread.
-Every inner loop indexes pre-sliced views with the bare loop variable, which is what lets
-LLVM vectorise them (an ``a[i + s]`` index defeats it).
+All the passes run in one stream over the map: the map is cut into column tiles (and, for
+narrow maps, row bands), each widened by the halo the later passes need, and in each tile a
+pipeline of one stage per pass pushes rows through: a stage takes a row of the previous
+stage, stores its horizontal window sums (16-bit, at most ``255 k``) in a ring of the last
+``k + 2`` rows, and emits its own output row, which the next stage takes at once. A stage
+emits row ``y`` as soon as the rows of its window have arrived (depth first, so a ring never
+holds a row it no longer needs); its running 32-bit column sum adds the row entering the
+window and subtracts the row leaving it. A tile's rings stay in the core's cache, so the map
+goes through memory once, not once per pass. The row kernels are in
+:mod:`selo_metrics._kernels.boxrows`.
+
+Horizontal sums: the row, widened to 16 bits with its reflected borders, then chained sums
+of 2-5 shifted copies when ``k`` factors into 2..5 (``50 = 5 * 5 * 2``: three loops), else
+log-step partial sums. Every inner loop indexes pre-sliced views with the bare loop
+variable, which is what lets LLVM vectorise them (an ``a[i + s]`` index defeats it).
 
 The rounding runs in float32 when :func:`float32_rounding_is_exact` proves, over every
 possible window sum, that it equals the float64 ``rint(S * (1.0 / k**2))``; float64 otherwise.
@@ -20,12 +28,14 @@ possible window sum, that it equals the float64 ``rint(S * (1.0 / k**2))``; floa
 from __future__ import annotations
 
 import functools
+import math
 
 import numba
 import numpy as np
 
 from . import CACHE, run_chunks
-from .borders import extend_row, reflect101
+from .borders import reflect101
+from .boxrows import pipeline
 
 __all__ = [
     "box_filter_passes",
@@ -34,147 +44,131 @@ __all__ = [
     "small_factors",
 ]
 
-
-@numba.njit(cache=CACHE, nogil=True, inline="always")
-def _shifted_sum(o, a, s, f):
-    # o[i] = sum of a[i + t*s] for t < f (f in 2..5), one vectorisable loop per arity
-    n = o.shape[0]
-    a0 = a[0:n]
-    a1 = a[s:s + n]
-    if f == 2:
-        for i in range(n):
-            o[i] = a0[i] + a1[i]
-    elif f == 3:
-        a2 = a[2 * s:2 * s + n]
-        for i in range(n):
-            o[i] = a0[i] + a1[i] + a2[i]
-    elif f == 4:
-        a2 = a[2 * s:2 * s + n]
-        a3 = a[3 * s:3 * s + n]
-        for i in range(n):
-            o[i] = a0[i] + a1[i] + a2[i] + a3[i]
-    else:
-        a2 = a[2 * s:2 * s + n]
-        a3 = a[3 * s:3 * s + n]
-        a4 = a[4 * s:4 * s + n]
-        for i in range(n):
-            o[i] = a0[i] + a1[i] + a2[i] + a3[i] + a4[i]
+TILE = 2048  # output columns per tile: 5 stages' rings of a tile fit a 2 MB L2 cache
+MIN_TILE = 256  # narrower maps are shared between threads by row bands ...
+MIN_BAND = 512  # ... of at least this many rows
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _hsum(row, xmap, before, k, factors, ext8, lev, out):
-    # window sums of k along a row with reflect-101 borders. With k = f1 f2 ... (each f in
-    # 2..5; 50 = 5 * 5 * 2) level j+1 sums f shifted copies of level j: three short loops
-    # for k = 50. Otherwise log-step partial sums: lev[j][i] = sum of 2**j samples from i,
-    # k's set bits picking the levels.
-    w = row.shape[0]
-    L = w + k - 1
-    nf = factors.shape[0]
-    if nf > 0:
-        # level 0 stays uint8 (a plain copy); the first sums widen as they load
-        extend_row(row, xmap, before, ext8[:L])
-        f = factors[0]
-        if nf == 1:
-            _shifted_sum(out, ext8, 1, f)
-            return
-        _shifted_sum(lev[1][:L - f + 1], ext8, 1, f)
-        span = f
-        for j in range(1, nf):
-            f = factors[j]
-            n = L - span * f + 1
-            if j == nf - 1:
-                _shifted_sum(out, lev[j], span, f)
-            else:
-                _shifted_sum(lev[j + 1][:n], lev[j], span, f)
-            span *= f
-        return
-    e0 = lev[0]
-    extend_row(row, xmap, before, e0[:L])
-    nlev = lev.shape[0]
-    s = 1
-    for j in range(1, nlev):
-        n = L - 2 * s + 1
-        a = lev[j - 1][:n]
-        a2 = lev[j - 1][s:s + n]
-        b = lev[j][:n]
-        for i in range(n):
-            b[i] = a[i] + a2[i]
-        s *= 2
-    first = True
-    off = 0
-    for j in range(nlev - 1, -1, -1):
-        if (k >> j) & 1:
-            a = lev[j][off:off + w]
-            if first:
-                for x in range(w):
-                    out[x] = a[x]
-                first = False
-            else:
-                for x in range(w):
-                    out[x] = out[x] + a[x]
-            off += 1 << j
+def _span(lo, hi, k, n):
+    # [min, max] + 1 of the reflected indices in the windows of outputs lo .. hi - 1
+    a = n
+    b = -1
+    for e in range(lo - k // 2, hi + k - k // 2 - 1):
+        r = reflect101(e, n)
+        a = min(a, r)
+        b = max(b, r)
+    return a, b + 1
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _round_f32(colsum, scale, out):
-    for x in range(colsum.shape[0]):
-        out[x] = np.uint8(np.int32(np.rint(np.float32(colsum[x]) * scale)))
-
-
-@numba.njit(cache=CACHE, nogil=True)
-def _round_f64(colsum, scale, out):
-    for x in range(colsum.shape[0]):
-        out[x] = np.uint8(np.int32(np.rint(np.float64(colsum[x]) * scale)))
-
-
-@numba.njit(cache=CACHE, nogil=True)
-def _box_rows(src, dst, k, factors, scale, single, row0, row1):
+def _box_block(src, dst, k, passes, factors, scale, single, r0, r1, c0, c1):
+    # all passes over the output block rows r0..r1-1, columns c0..c1-1: the geometry of each
+    # stage, its work rows, then the row pipeline. geo[:, s + 1] is what stage s emits:
+    # rows geo[0] .. geo[1] - 1, columns geo[2] .. geo[3] - 1; geo[:, 0] is what it reads.
     h, w = src.shape
+    P = passes
     before = k // 2
-    after = k - before - 1
-    L = w + k - 1
-    nlev = factors.shape[0]
-    if nlev == 0:
+    R = k + 2
+    geo = np.empty((4, P + 1), np.int64)
+    geo[:, P] = r0, r1, c0, c1
+    for s in range(P, 0, -1):
+        geo[0, s - 1], geo[1, s - 1] = _span(geo[0, s], geo[1, s], k, h)
+        geo[2, s - 1], geo[3, s - 1] = _span(geo[2, s], geo[3, s], k, w)
+    co0, co1 = geo[2], geo[3]
+    # ext row of stage s: positions e = 0 .. L-1 stand for columns lo + e (lo = co0[s+1] -
+    # before), reflected where outside the map. Stage 0 reads them from the source row
+    # (xmap: index into src[co0[0]:]); a later stage finds the previous stage's output
+    # written at e = column - lo and copies the borders within the row (xmap: index in e16).
+    wmax = co1[1] - co0[1]
+    emax = wmax + k - 1
+    for s in range(1, P):
+        emax = max(emax, co1[s] - (co0[s + 1] - before))
+    xmaps = np.empty((P, wmax + k - 1), np.uint32)
+    mids = np.empty((P, 3), np.int64)
+    for s in range(P):
+        n = co1[s + 1] - co0[s + 1]
+        L = n + k - 1
+        lo = co0[s + 1] - before
+        base = co0[0] if s == 0 else lo
+        for e in range(L):
+            xmaps[s, e] = reflect101(lo + e, w) - base
+        m0 = min(max(0, -lo), L)
+        mids[s, 0] = m0
+        mids[s, 1] = max(m0, min(L, w - lo))
+        mids[s, 2] = co0[s] - lo  # where the previous stage's row starts in e16
+    nlev = 3
+    if factors.shape[0] == 0:
+        nlev = 1
         while (1 << nlev) <= k:
             nlev += 1
-    lev = np.empty((max(nlev, 1), L), np.uint16)
-    ext8 = np.empty(L, np.uint8)
-    xmap = np.empty(L, np.int64)
-    for e in range(L):
-        xmap[e] = reflect101(e - before, w)
-    R = k + 1
-    ring = np.empty((R, w), np.uint16)
-    colsum = np.zeros(w, np.int32)
-    # the ring holds window sums of extended rows t = row + before, at slot t % R
-    for dy in range(-before, after + 1):
-        t = row0 + dy + before
-        hs = ring[t % R]
-        _hsum(src[reflect101(row0 + dy, h)], xmap, before, k, factors, ext8, lev, hs)
-        for x in range(w):
-            colsum[x] += hs[x]
-    for y in range(row0, row1):
-        if y > row0:
-            t_add = y + after + before
-            hs = ring[t_add % R]
-            _hsum(src[reflect101(y + after, h)], xmap, before, k, factors, ext8, lev, hs)
-            old = ring[(t_add - k) % R]
-            for x in range(w):
-                colsum[x] += np.int32(hs[x]) - np.int32(old[x])
-        if single:
-            _round_f32(colsum, np.float32(scale), dst[y])
-        else:
-            _round_f64(colsum, scale, dst[y])
+    lev = np.empty((nlev, emax), np.uint16)
+    rings = np.empty((P, R, wmax), np.uint16)
+    colsums = np.empty((P, wmax), np.int32)
+    cur = np.empty((2, P), np.int64)
+    pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, lev, rings, colsums, cur)
 
 
-def box_filter_u8(src, dst, k, factors, scale, single, nthreads):
-    """One k x k mean-filter pass ``src -> dst`` (uint8, same shape, distinct arrays).
+@numba.njit(cache=CACHE, nogil=True)
+def _box_blocks(src, dst, k, passes, factors, scale, single, blocks, b0, b1):
+    for b in range(b0, b1):
+        _box_block(
+            src,
+            dst,
+            k,
+            passes,
+            factors,
+            scale,
+            single,
+            blocks[b, 0],
+            blocks[b, 1],
+            blocks[b, 2],
+            blocks[b, 3],
+        )
+
+
+def _plan(h: int, w: int, nthreads: int) -> np.ndarray:
+    """Blocks ``(r0, r1, c0, c1)``: column tiles of at most about TILE columns, as many as a
+    multiple of the threads; row bands instead when the map is too narrow to share."""
+    nx = max(1, math.ceil(w / TILE))
+    ny = 1
+    if nthreads > 1:
+        if w >= MIN_TILE * nthreads:
+            nx = math.ceil(nx / nthreads) * nthreads
+        elif h >= MIN_BAND * nthreads:
+            ny = nthreads
+    nx, ny = min(nx, w), min(ny, h)
+    blocks = [
+        (h * i // ny, h * (i + 1) // ny, w * j // nx, w * (j + 1) // nx)
+        for i in range(ny)
+        for j in range(nx)
+    ]
+    return np.array(blocks, dtype=np.int64)
+
+
+def box_filter_u8(src, dst, k, factors, scale, single, nthreads, passes=1):
+    """``passes`` k x k mean-filter passes ``src -> dst`` (uint8, same shape, distinct arrays).
 
     ``factors`` is :func:`small_factors` of ``k`` (empty: log-step sums); ``scale`` is
     ``1 / k**2``; ``single`` rounds in float32 (only where
-    :func:`float32_rounding_is_exact`), else float64. Rows are split into ``nthreads`` chunks
-    run in parallel (:func:`selo_metrics._kernels.run_chunks`).
+    :func:`float32_rounding_is_exact`), else float64. The tiles run on ``nthreads`` threads
+    (:func:`selo_metrics._kernels.run_chunks`).
     """
-    run_chunks(_box_rows, src.shape[0], src, dst, k, factors, scale, single, threads=nthreads)
+    blocks = _plan(src.shape[0], src.shape[1], nthreads)
+    run_chunks(
+        _box_blocks,
+        blocks.shape[0],
+        src,
+        dst,
+        k,
+        passes,
+        factors,
+        scale,
+        single,
+        blocks,
+        min_chunk=1,
+        threads=nthreads,
+    )
 
 
 def small_factors(k: int) -> np.ndarray:
@@ -210,7 +204,10 @@ def float32_rounding_is_exact(k: int) -> bool:
 
 
 def box_filter_passes(
-    gray: np.ndarray, k: int, passes: int, nthreads: int,
+    gray: np.ndarray,
+    k: int,
+    passes: int,
+    nthreads: int,
     buffers: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply ``passes`` box-filter passes to ``gray`` (left untouched).
@@ -220,15 +217,11 @@ def box_filter_passes(
     """
     if k > 257:
         raise ValueError(f"box size {k} too large: window sums must fit 16 bits (k <= 257)")
-    scale = 1.0 / (k * k)
-    single = float32_rounding_is_exact(k)
-    factors = small_factors(k)
     a, b = buffers if buffers is not None else (np.empty_like(gray), np.empty_like(gray))
     if passes == 0:
         a[...] = gray
         return a, b
-    box_filter_u8(gray, a, k, factors, scale, single, nthreads)
-    for _ in range(passes - 1):
-        box_filter_u8(a, b, k, factors, scale, single, nthreads)
-        a, b = b, a
+    box_filter_u8(
+        gray, a, k, small_factors(k), 1.0 / (k * k), float32_rounding_is_exact(k), nthreads, passes
+    )
     return a, b

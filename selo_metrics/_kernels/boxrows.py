@@ -1,0 +1,228 @@
+"""Row kernels of the box-filter pipeline (:mod:`selo_metrics._kernels.box`): horizontal
+window sums of one extended row, the rounding of a stage's output row, and the event loop
+that pushes rows through the stages of one block.
+
+They allocate nothing and run without numba's reference counting (``_nrt=False``): every
+row view a loop takes would otherwise cost two atomic updates of a shared counter, more than
+the row's arithmetic on a 2000-pixel tile (measured: 1.7x on the whole filter). Every inner
+loop indexes pre-sliced views with the bare loop variable, which is what lets LLVM vectorise
+them (an ``a[i + s]`` index defeats it); border index maps are unsigned, so the few scalar
+loops carry no negative-index wraparound.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from . import CACHE
+from .borders import reflect101
+
+__all__ = ["pipeline"]
+
+
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
+def _shifted_sum(o, a, s, f):
+    # o[i] = sum of a[i + t*s] for t < f (f in 2..5), one vectorisable loop per arity
+    n = o.shape[0]
+    a0 = a[0:n]
+    a1 = a[s : s + n]
+    if f == 2:
+        for i in range(n):
+            o[i] = a0[i] + a1[i]
+    elif f == 3:
+        a2 = a[2 * s : 2 * s + n]
+        for i in range(n):
+            o[i] = a0[i] + a1[i] + a2[i]
+    elif f == 4:
+        a2 = a[2 * s : 2 * s + n]
+        a3 = a[3 * s : 3 * s + n]
+        for i in range(n):
+            o[i] = a0[i] + a1[i] + a2[i] + a3[i]
+    else:
+        a2 = a[2 * s : 2 * s + n]
+        a3 = a[3 * s : 3 * s + n]
+        a4 = a[4 * s : 4 * s + n]
+        for i in range(n):
+            o[i] = a0[i] + a1[i] + a2[i] + a3[i] + a4[i]
+
+
+@numba.njit(cache=CACHE, nogil=True, _nrt=False)
+def _levels(lev, k, factors, out):
+    # out[i] = sum of lev[0][i .. i + k - 1] (lev[0]: the extended row, 16 bits). With
+    # k = f1 f2 ... (each f in 2..5) level j+1 sums f shifted copies of level j (ping-pong
+    # in lev[1], lev[2]); otherwise log-step partial sums, lev[j][i] = sum of 2**j samples.
+    n = out.shape[0]
+    L = n + k - 1
+    nf = factors.shape[0]
+    if k == 1:
+        o1 = lev[0][:n]
+        for i in range(n):
+            out[i] = o1[i]
+        return
+    if nf > 0:
+        span = 1
+        cur = 0
+        for j in range(nf):
+            f = factors[j]
+            if j == nf - 1:
+                _shifted_sum(out, lev[cur], span, f)
+            else:
+                nxt = 1 if cur != 1 else 2
+                _shifted_sum(lev[nxt][: L - span * f + 1], lev[cur], span, f)
+                cur = nxt
+            span *= f
+        return
+    nlev = lev.shape[0]
+    s = 1
+    for j in range(1, nlev):
+        m = L - 2 * s + 1
+        a = lev[j - 1][:m]
+        a2 = lev[j - 1][s : s + m]
+        b = lev[j][:m]
+        for i in range(m):
+            b[i] = a[i] + a2[i]
+        s *= 2
+    first = True
+    pos = 0
+    for j in range(nlev - 1, -1, -1):
+        if (k >> j) & 1:
+            a = lev[j][pos : pos + n]
+            if first:
+                for x in range(n):
+                    out[x] = a[x]
+                first = False
+            else:
+                for x in range(n):
+                    out[x] = out[x] + a[x]
+            pos += 1 << j
+
+
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
+def _extend_src(row, e16, xmap, m0, m1, L):
+    # the source row widened to 16 bits with its reflected borders: e16[e] = row[xmap[e]]
+    for e in range(m0):
+        e16[e] = row[xmap[e]]
+    if m1 > m0:
+        mid = e16[m0:m1]
+        src = row[xmap[m0] : xmap[m0] + m1 - m0]
+        for i in range(m1 - m0):
+            mid[i] = src[i]
+    for e in range(m1, L):
+        e16[e] = row[xmap[e]]
+
+
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
+def _fill_borders(e16, xmap, m0, m1, L):
+    # a stage's output row sits in e16 already (see _box_block); copy its reflected borders
+    for e in range(m0):
+        e16[e] = e16[xmap[e]]
+    for e in range(m1, L):
+        e16[e] = e16[xmap[e]]
+
+
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
+def _window_top(y, before, after, n):
+    # the largest row index (after reflection) in the window of output row y
+    if y + after < n:
+        if y - before >= 0:
+            return y + after
+        if before - y < n:  # one reflection at the top
+            return max(y + after, before - y)
+    else:
+        return n - 1  # row n - 1 is in the window, nothing is larger
+    top = 0
+    for e in range(y - before, y + after + 1):
+        top = max(top, reflect101(e, n))
+    return top
+
+
+@numba.njit(cache=CACHE, nogil=True, _nrt=False)
+def _emit(ring, colsum, y, first, before, after, h, out, scale, single):
+    # output row y of one stage: update the running column sums, round them into out
+    # (uint8, or uint16 when it feeds the next stage). The difference of the entering and
+    # leaving rows fits int16 and is widened once.
+    n = out.shape[0]
+    R = ring.shape[0]
+    c = colsum[:n]
+    if first:
+        for x in range(n):
+            c[x] = 0
+        for e in range(y - before, y + after + 1):
+            a = ring[reflect101(e, h) % R][:n]
+            for x in range(n):
+                c[x] += a[x]
+        a = ring[0][:n]
+        b = a
+    else:
+        a = ring[reflect101(y + after, h) % R][:n]
+        b = ring[reflect101(y - 1 - before, h) % R][:n]
+    if single:
+        s32 = np.float32(scale)
+        for x in range(n):
+            v = np.int32(c[x] + np.int32(np.int16(a[x] - b[x])))
+            c[x] = v
+            out[x] = np.int32(np.rint(np.float32(v) * s32))
+    else:
+        for x in range(n):
+            v = np.int32(c[x] + np.int32(np.int16(a[x] - b[x])))
+            c[x] = v
+            out[x] = np.int32(np.rint(np.float64(v) * scale))
+
+
+@numba.njit(cache=CACHE, nogil=True, _nrt=False)
+def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, lev, rings, colsums, cur):
+    """Push the rows of one block through its stages (see :mod:`selo_metrics._kernels.box`).
+
+    ``geo[0:2, s]`` / ``geo[2:4, s]``: the rows / columns stage ``s - 1`` emits (index 0: the
+    source rows and columns the block reads); ``xmaps[s]``, ``mids[s]``: the extended row of
+    stage ``s`` (border index map; middle ``[m0, m1)``; where the previous row starts);
+    ``lev``, ``rings``, ``colsums``: the stages' work rows; ``cur``: (2, P) int64 scratch.
+    """
+    h = src.shape[0]
+    P = rings.shape[0]
+    R = rings.shape[1]
+    before = k // 2
+    after = k - before - 1
+    ro0, ro1, co0, co1 = geo[0], geo[1], geo[2], geo[3]
+    c0 = co0[P]
+    c1 = co1[P]
+    nin = cur[0]  # next input row of each stage
+    nout = cur[1]  # next output row of each stage
+    for s in range(P):
+        nin[s] = ro0[s]
+        nout[s] = ro0[s + 1]
+    e16 = lev[0]
+    while True:
+        emitted = False
+        s = P - 1
+        while s >= 0:
+            y = nout[s]
+            if y < ro1[s + 1] and _window_top(y, before, after, h) < nin[s]:
+                first = y == ro0[s + 1]
+                if s == P - 1:
+                    out = dst[y, c0:c1]
+                    _emit(rings[s], colsums[s], y, first, before, after, h, out, scale, single)
+                else:
+                    # straight into the next stage's extended row, then its window sums
+                    n = co1[s + 1] - co0[s + 1]
+                    n2 = co1[s + 2] - co0[s + 2]
+                    at = mids[s + 1, 2]
+                    out16 = e16[at : at + n]
+                    _emit(rings[s], colsums[s], y, first, before, after, h, out16, scale, single)
+                    _fill_borders(e16, xmaps[s + 1], mids[s + 1, 0], mids[s + 1, 1], n2 + k - 1)
+                    _levels(lev, k, factors, rings[s + 1, y % R, :n2])
+                    nin[s + 1] = y + 1
+                nout[s] = y + 1
+                emitted = True
+                break
+            s -= 1
+        if not emitted:
+            r = nin[0]
+            if r >= ro1[0]:
+                break
+            n = co1[1] - co0[1]
+            row = src[r, co0[0] : co1[0]]
+            _extend_src(row, e16, xmaps[0], mids[0, 0], mids[0, 1], n + k - 1)
+            _levels(lev, k, factors, rings[0, r % R, :n])
+            nin[0] = r + 1
