@@ -15,6 +15,7 @@ from ._kernels import num_threads
 from ._kernels.box import box_filter_passes
 from ._kernels.labels import component_moments, extract_runs
 from ._kernels.maxfilter import peak_flags, vertical_max
+from ._kernels.peaks import block_peak_runs, usable
 from ._workspace import map_buffers
 
 __all__ = ["PeakComponents", "attention_centers", "peak_components"]
@@ -72,11 +73,15 @@ def peak_components(
     nthreads = num_threads()
     smooth, spare = box_filter_passes(gray, box_size, box_passes, nthreads,
                                       map_buffers(gray.shape))
-    vertical_max(smooth, spare, max_window, nthreads)
-    runs = np.empty(gray.shape[0], np.int64)
-    peak_flags(smooth, spare, max_window, runs, nthreads)
-    rows, x0s, x1s = extract_runs(spare, runs, nthreads)
-    count, sum_row, sum_col = component_moments(rows, x0s, x1s)
+    runs = None
+    if usable(gray.shape, max_window):  # the peaks from block maxima (most maps)
+        runs = block_peak_runs(smooth, max_window, nthreads)
+    if runs is None:  # small maps or windows, contrived maps: the full running maximum
+        vertical_max(smooth, spare, max_window, nthreads)
+        per_row = np.empty(gray.shape[0], np.int64)
+        peak_flags(smooth, spare, max_window, per_row, nthreads)
+        runs = extract_runs(spare, per_row, nthreads)
+    count, sum_row, sum_col = component_moments(*runs)
     return PeakComponents(count, sum_row, sum_col)
 
 
