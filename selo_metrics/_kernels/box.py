@@ -35,7 +35,7 @@ import numpy as np
 
 from . import CACHE, run_chunks
 from .borders import reflect101
-from .boxrows import pipeline
+from .boxrows import PAD, padded, pipeline
 
 __all__ = [
     "box_filter_passes",
@@ -44,7 +44,7 @@ __all__ = [
     "small_factors",
 ]
 
-TILE = 2048  # output columns per tile: 5 stages' rings of a tile fit a 2 MB L2 cache
+TILE = 3072  # output columns per tile: the 5 stages' rings of a tile fit a 2 MB L2 cache
 MIN_TILE = 256  # narrower maps are shared between threads by row bands ...
 MIN_BAND = 512  # ... of at least this many rows
 
@@ -102,9 +102,9 @@ def _box_block(src, dst, k, passes, factors, scale, single, r0, r1, c0, c1):
         nlev = 1
         while (1 << nlev) <= k:
             nlev += 1
-    lev = np.empty((nlev, emax), np.uint16)
-    rings = np.empty((P, R, wmax), np.uint16)
-    colsums = np.empty((P, wmax), np.int32)
+    lev = np.empty((nlev, padded(emax) + 2 * PAD), np.uint16)
+    rings = np.empty((P, R, padded(wmax)), np.uint16)
+    colsums = np.empty((P, padded(wmax)), np.int32)
     cur = np.empty((2, P), np.int64)
     pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, lev, rings, colsums, cur)
 

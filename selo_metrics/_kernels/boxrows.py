@@ -17,8 +17,20 @@ import numpy as np
 
 from . import CACHE
 from .borders import reflect101
+from .vector import wide_vectors
 
-__all__ = ["pipeline"]
+__all__ = ["PAD", "padded", "pipeline"]
+
+# Work rows are padded and most loops rounded up to a multiple of PAD elements, which spares
+# LLVM's remainder loops (scalar, up to a hundred cycles each, seven loops per stage and row);
+# the extra lanes compute garbage past the row's end that no valid output reads.
+PAD = 128
+
+
+@numba.njit(cache=True, nogil=True, inline="always", _nrt=False)
+def padded(n):
+    """``n`` rounded up to a multiple of :data:`PAD`."""
+    return (n + PAD - 1) // PAD * PAD
 
 
 @numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
@@ -52,6 +64,7 @@ def _levels(lev, k, factors, out):
     # out[i] = sum of lev[0][i .. i + k - 1] (lev[0]: the extended row, 16 bits). With
     # k = f1 f2 ... (each f in 2..5) level j+1 sums f shifted copies of level j (ping-pong
     # in lev[1], lev[2]); otherwise log-step partial sums, lev[j][i] = sum of 2**j samples.
+    wide_vectors()
     n = out.shape[0]
     L = n + k - 1
     nf = factors.shape[0]
@@ -69,14 +82,14 @@ def _levels(lev, k, factors, out):
                 _shifted_sum(out, lev[cur], span, f)
             else:
                 nxt = 1 if cur != 1 else 2
-                _shifted_sum(lev[nxt][: L - span * f + 1], lev[cur], span, f)
+                _shifted_sum(lev[nxt][: padded(L - span * f + 1)], lev[cur], span, f)
                 cur = nxt
             span *= f
         return
     nlev = lev.shape[0]
     s = 1
     for j in range(1, nlev):
-        m = L - 2 * s + 1
+        m = padded(L - 2 * s + 1)
         a = lev[j - 1][:m]
         a2 = lev[j - 1][s : s + m]
         b = lev[j][:m]
@@ -142,6 +155,7 @@ def _emit(ring, colsum, y, first, before, after, h, out, scale, single):
     # output row y of one stage: update the running column sums, round them into out
     # (uint8, or uint16 when it feeds the next stage). The difference of the entering and
     # leaving rows fits int16 and is widened once.
+    wide_vectors()
     n = out.shape[0]
     R = ring.shape[0]
     c = colsum[:n]
@@ -179,6 +193,7 @@ def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, lev, rings, 
     stage ``s`` (border index map; middle ``[m0, m1)``; where the previous row starts);
     ``lev``, ``rings``, ``colsums``: the stages' work rows; ``cur``: (2, P) int64 scratch.
     """
+    wide_vectors()
     h = src.shape[0]
     P = rings.shape[0]
     R = rings.shape[1]
@@ -208,10 +223,10 @@ def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, lev, rings, 
                     n = co1[s + 1] - co0[s + 1]
                     n2 = co1[s + 2] - co0[s + 2]
                     at = mids[s + 1, 2]
-                    out16 = e16[at : at + n]
+                    out16 = e16[at : at + padded(n)]
                     _emit(rings[s], colsums[s], y, first, before, after, h, out16, scale, single)
                     _fill_borders(e16, xmaps[s + 1], mids[s + 1, 0], mids[s + 1, 1], n2 + k - 1)
-                    _levels(lev, k, factors, rings[s + 1, y % R, :n2])
+                    _levels(lev, k, factors, rings[s + 1, y % R, : padded(n2)])
                     nin[s + 1] = y + 1
                 nout[s] = y + 1
                 emitted = True
@@ -224,5 +239,5 @@ def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, lev, rings, 
             n = co1[1] - co0[1]
             row = src[r, co0[0] : co1[0]]
             _extend_src(row, e16, xmaps[0], mids[0, 0], mids[0, 1], n + k - 1)
-            _levels(lev, k, factors, rings[0, r % R, :n])
+            _levels(lev, k, factors, rings[0, r % R, : padded(n)])
             nin[0] = r + 1
