@@ -6,12 +6,14 @@ Usage::
 
 Prints the best of ``--repeat`` runs of every stage on the benchmark's synthetic map
 (AIR-SLT scene 21's polygons scaled to the size), after a warm-up call; the stages work in
-the same reusable buffers as ``evaluate``.
+the same reusable buffers as ``evaluate``. ``--fallback`` also times the full running
+maximum that contrived or small maps take instead of the block search.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -20,22 +22,22 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--size", type=int, default=10000)
+    p.add_argument("--kind", default="focused", help="synthetic map kind")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--fallback", action="store_true", help="also time the full running maximum")
+    p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args(argv)
     if args.threads:
         os.environ["SELO_NUM_THREADS"] = str(args.threads)
-
-    import json
 
     import numpy as np
 
     import selo_metrics
     from selo_metrics import metrics as m
-    from selo_metrics._kernels import num_threads
+    from selo_metrics._kernels import num_threads, peaks
     from selo_metrics._kernels.box import box_filter_passes
     from selo_metrics._kernels.labels import component_moments, extract_runs
     from selo_metrics._kernels.maxfilter import peak_flags, vertical_max
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench_metrics import make_case
 
     with tempfile.TemporaryDirectory() as tmp:
-        map_path, poly_path = make_case(args.size, Path(tmp))
+        map_path, poly_path = make_case(args.size, Path(tmp), args.kind)
         gray = np.load(map_path)
         polys = json.loads(poly_path.read_text())
     nt = num_threads()
@@ -61,24 +63,35 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     for _ in range(args.repeat):
-        _, _map, pl, _ = timed("validate input, GT regions", m._prepare, gray, polys, "slm",
-                             None, {})
-        mask = timed("GT mask (raster)", gt_mask, pl, gray.shape,
-                     out=map_buffers(gray.shape)[0])
+        _, _map, pl, _ = timed(
+            "validate input, GT regions", m._prepare, gray, polys, "slm", None, {}
+        )
+        mask = timed("GT mask (raster)", gt_mask, pl, gray.shape, out=map_buffers(gray.shape)[0])
         timed("Rsu sums", masked_sums, gray, mask)
         del mask
-        smooth, spare = timed("box filter x5", box_filter_passes, gray, 50, 5, nt,
-                              map_buffers(gray.shape))
-        timed("running max, vertical", vertical_max, smooth, spare, 1000, nt)
-        runs = np.empty(gray.shape[0], np.int64)
-        timed("running max, horizontal + peaks", peak_flags, smooth, spare, 1000, runs, nt)
-        rows = timed("peak runs", extract_runs, spare, runs, nt)
-        timed("labels + centroids", component_moments, *rows)
+        smooth, spare = timed(
+            "box filter x5", box_filter_passes, gray, 50, 5, nt, map_buffers(gray.shape)
+        )
+        timed("block maxima", peaks.block_max, smooth, peaks.BLOCK, nt)
+        runs = timed("peaks (block search, all)", peaks.block_peak_runs, smooth, 1000, nt)
+        if args.fallback:
+            timed("[fallback] running max, vertical", vertical_max, smooth, spare, 1000, nt)
+            per_row = np.empty(gray.shape[0], np.int64)
+            timed("[fallback] horizontal + peaks", peak_flags, smooth, spare, 1000, per_row, nt)
+            timed("[fallback] peak runs", extract_runs, spare, per_row, nt)
+        timed("labels + centroids", component_moments, *runs)
         del smooth, spare
         timed("evaluate (all of it)", selo_metrics.evaluate, gray, polys)
-    print(f"# {args.size} x {args.size}, {nt} thread(s), best of {args.repeat}")
+    print(f"# {args.size} x {args.size} {args.kind}, {nt} thread(s), best of {args.repeat}")
     for name, sec in best.items():
-        print(f"{name:34s} {sec * 1000:8.1f} ms")
+        print(f"{name:36s} {sec * 1000:8.1f} ms")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"size": args.size, "threads": nt, "ms": {k: v * 1000 for k, v in best.items()}},
+                indent=1,
+            )
+        )
     return 0
 
 
