@@ -15,7 +15,7 @@ from ._kernels import num_threads
 from ._kernels.box import box_filter_passes
 from ._kernels.labels import component_moments, extract_runs
 from ._kernels.maxfilter import peak_flags, vertical_max
-from ._kernels.peaks import block_peak_runs, usable
+from ._kernels.peaks import BLOCK, block_peak_runs, usable
 from ._workspace import map_buffers
 
 __all__ = ["PeakComponents", "attention_centers", "peak_components"]
@@ -71,11 +71,14 @@ def peak_components(
     (1, 122, 232)
     """
     nthreads = num_threads()
+    h, w = gray.shape
+    blocks = usable(gray.shape, max_window)  # the peaks from block maxima (most maps)
+    maxima = np.empty((-(-h // BLOCK), -(-w // BLOCK)), np.uint8) if blocks else None
     smooth, spare = box_filter_passes(gray, box_size, box_passes, nthreads,
-                                      map_buffers(gray.shape))
+                                      map_buffers(gray.shape), maxima, BLOCK)
     runs = None
-    if usable(gray.shape, max_window):  # the peaks from block maxima (most maps)
-        runs = block_peak_runs(smooth, max_window, nthreads)
+    if blocks:
+        runs = block_peak_runs(smooth, max_window, nthreads, BLOCK, maxima)
     if runs is None:  # small maps or windows, contrived maps: the full running maximum
         vertical_max(smooth, spare, max_window, nthreads)
         per_row = np.empty(gray.shape[0], np.int64)

@@ -28,6 +28,7 @@ possible window sum, that it equals the float64 ``rint(S * (1.0 / k**2))``; floa
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numba
@@ -62,7 +63,7 @@ def _span(lo, hi, k, n):
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _box_block(src, dst, k, passes, factors, scale, single, r0, r1, c0, c1):
+def _box_block(src, dst, k, passes, factors, scale, single, maxima, block, r0, r1, c0, c1):
     # all passes over the output block rows r0..r1-1, columns c0..c1-1: the geometry of each
     # stage, its work rows, then the row pipeline. geo[:, s + 1] is what stage s emits:
     # rows geo[0] .. geo[1] - 1, columns geo[2] .. geo[3] - 1; geo[:, 0] is what it reads.
@@ -106,30 +107,22 @@ def _box_block(src, dst, k, passes, factors, scale, single, r0, r1, c0, c1):
     rings = np.empty((P, R, padded(wmax)), np.uint16)
     colsums = np.empty((P, padded(wmax)), np.int32)
     cur = np.empty((2, P), np.int64)
-    pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, lev, rings, colsums, cur)
+    acc = np.empty(padded(wmax), np.uint8)  # running block maxima of the last pass's rows
+    work = (lev, rings, colsums, cur, acc)
+    pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, work, maxima, block)
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _box_blocks(src, dst, k, passes, factors, scale, single, blocks, b0, b1):
+def _box_blocks(src, dst, k, passes, factors, scale, single, maxima, block, blocks, b0, b1):
     for b in range(b0, b1):
-        _box_block(
-            src,
-            dst,
-            k,
-            passes,
-            factors,
-            scale,
-            single,
-            blocks[b, 0],
-            blocks[b, 1],
-            blocks[b, 2],
-            blocks[b, 3],
-        )
+        r0, r1, c0, c1 = blocks[b, 0], blocks[b, 1], blocks[b, 2], blocks[b, 3]
+        _box_block(src, dst, k, passes, factors, scale, single, maxima, block, r0, r1, c0, c1)
 
 
-def _plan(h: int, w: int, nthreads: int) -> np.ndarray:
+def _plan(h: int, w: int, nthreads: int, align: int = 1) -> np.ndarray:
     """Blocks ``(r0, r1, c0, c1)``: column tiles of at most about TILE columns, as many as a
-    multiple of the threads; row bands instead when the map is too narrow to share."""
+    multiple of the threads; row bands instead when the map is too narrow to share. Inner
+    cuts fall on multiples of ``align``."""
     nx = max(1, math.ceil(w / TILE))
     ny = 1
     if nthreads > 1:
@@ -138,37 +131,27 @@ def _plan(h: int, w: int, nthreads: int) -> np.ndarray:
         elif h >= MIN_BAND * nthreads:
             ny = nthreads
     nx, ny = min(nx, w), min(ny, h)
-    blocks = [
-        (h * i // ny, h * (i + 1) // ny, w * j // nx, w * (j + 1) // nx)
-        for i in range(ny)
-        for j in range(nx)
-    ]
+    rows = sorted({h * i // ny // align * align for i in range(ny)} | {h})
+    cols = sorted({w * j // nx // align * align for j in range(nx)} | {w})
+    blocks = [(*r, *c) for r in itertools.pairwise(rows) for c in itertools.pairwise(cols)]
     return np.array(blocks, dtype=np.int64)
 
 
-def box_filter_u8(src, dst, k, factors, scale, single, nthreads, passes=1):
+def box_filter_u8(src, dst, k, factors, scale, single, nthreads, passes=1, maxima=None, block=0):
     """``passes`` k x k mean-filter passes ``src -> dst`` (uint8, same shape, distinct arrays).
 
     ``factors`` is :func:`small_factors` of ``k`` (empty: log-step sums); ``scale`` is
     ``1 / k**2``; ``single`` rounds in float32 (only where
-    :func:`float32_rounding_is_exact`), else float64. The tiles run on ``nthreads`` threads
+    :func:`float32_rounding_is_exact`), else float64. With ``maxima`` (uint8, one entry per
+    ``block x block`` block of the map, edge blocks clipped) the last pass also stores the
+    maximum of each block of the result there. The tiles run on ``nthreads`` threads
     (:func:`selo_metrics._kernels.run_chunks`).
     """
-    blocks = _plan(src.shape[0], src.shape[1], nthreads)
-    run_chunks(
-        _box_blocks,
-        blocks.shape[0],
-        src,
-        dst,
-        k,
-        passes,
-        factors,
-        scale,
-        single,
-        blocks,
-        min_chunk=1,
-        threads=nthreads,
-    )
+    if maxima is None:
+        maxima, block = np.zeros((0, 0), np.uint8), 0
+    blocks = _plan(src.shape[0], src.shape[1], nthreads, max(block, 1))
+    args = (src, dst, k, passes, factors, scale, single, maxima, block, blocks)
+    run_chunks(_box_blocks, blocks.shape[0], *args, min_chunk=1, threads=nthreads)
 
 
 def small_factors(k: int) -> np.ndarray:
@@ -209,10 +192,14 @@ def box_filter_passes(
     passes: int,
     nthreads: int,
     buffers: tuple[np.ndarray, np.ndarray] | None = None,
+    maxima: np.ndarray | None = None,
+    block: int = 32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply ``passes`` box-filter passes to ``gray`` (left untouched).
 
     ``buffers``: two uint8 arrays of ``gray``'s shape to work in (new ones by default).
+    ``maxima``: if given, a uint8 array of ``ceil(H / block) x ceil(W / block)`` that receives
+    the maximum of every ``block x block`` block of the result (edge blocks clipped).
     Returns ``(result, spare)``: the filtered map and the other buffer, free for reuse.
     """
     if k > 257:
@@ -220,8 +207,11 @@ def box_filter_passes(
     a, b = buffers if buffers is not None else (np.empty_like(gray), np.empty_like(gray))
     if passes == 0:
         a[...] = gray
+        if maxima is not None:
+            from .peaks import block_max
+
+            maxima[...] = block_max(a, block, nthreads)
         return a, b
-    box_filter_u8(
-        gray, a, k, small_factors(k), 1.0 / (k * k), float32_rounding_is_exact(k), nthreads, passes
-    )
+    scale, single = 1.0 / (k * k), float32_rounding_is_exact(k)
+    box_filter_u8(gray, a, k, small_factors(k), scale, single, nthreads, passes, maxima, block)
     return a, b

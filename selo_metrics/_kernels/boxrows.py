@@ -27,7 +27,7 @@ __all__ = ["PAD", "padded", "pipeline"]
 PAD = 128
 
 
-@numba.njit(cache=True, nogil=True, inline="always", _nrt=False)
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
 def padded(n):
     """``n`` rounded up to a multiple of :data:`PAD`."""
     return (n + PAD - 1) // PAD * PAD
@@ -185,15 +185,39 @@ def _emit(ring, colsum, y, first, before, after, h, out, scale, single):
 
 
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
-def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, lev, rings, colsums, cur):
+def _block_maxima(row, acc, maxima, y, c0, B, h):
+    # fold the last pass's row y (columns c0 ..) into the running maxima of its block row;
+    # after the block row's last row, store the maximum of each block
+    wide_vectors()
+    n = row.shape[0]
+    a = acc[:n]
+    if y % B == 0:
+        for x in range(n):
+            a[x] = row[x]
+    else:
+        for x in range(n):
+            a[x] = max(a[x], row[x])
+    if y % B == B - 1 or y == h - 1:
+        for j in range((n + B - 1) // B):
+            seg = a[j * B : min(n, j * B + B)]
+            best = seg[0]
+            for i in range(1, seg.shape[0]):
+                best = max(best, seg[i])
+            maxima[y // B, c0 // B + j] = best
+
+
+@numba.njit(cache=CACHE, nogil=True, _nrt=False)
+def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, work, maxima, B):
     """Push the rows of one block through its stages (see :mod:`selo_metrics._kernels.box`).
 
     ``geo[0:2, s]`` / ``geo[2:4, s]``: the rows / columns stage ``s - 1`` emits (index 0: the
     source rows and columns the block reads); ``xmaps[s]``, ``mids[s]``: the extended row of
     stage ``s`` (border index map; middle ``[m0, m1)``; where the previous row starts);
-    ``lev``, ``rings``, ``colsums``: the stages' work rows; ``cur``: (2, P) int64 scratch.
+    ``work``: the stages' work rows ``(lev, rings, colsums, cur, acc)``. With ``B > 0`` the
+    maxima of the result's ``B x B`` blocks go to ``maxima`` (block edges on B multiples).
     """
     wide_vectors()
+    lev, rings, colsums, cur, acc = work
     h = src.shape[0]
     P = rings.shape[0]
     R = rings.shape[1]
@@ -218,6 +242,8 @@ def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, lev, rings, 
                 if s == P - 1:
                     out = dst[y, c0:c1]
                     _emit(rings[s], colsums[s], y, first, before, after, h, out, scale, single)
+                    if B > 0:
+                        _block_maxima(out, acc, maxima, y, c0, B, h)
                 else:
                     # straight into the next stage's extended row, then its window sums
                     n = co1[s + 1] - co0[s + 1]

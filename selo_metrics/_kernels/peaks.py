@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import run_chunks
+from . import CACHE, run_chunks
 
 __all__ = ["BLOCK", "block_max", "block_peak_runs", "usable"]
 
@@ -36,7 +36,7 @@ def usable(shape: tuple[int, int], m: int, block: int = BLOCK) -> bool:
     return min(shape) >= m // 2 and block - 1 <= m - m // 2 - 1 and m >= 4 * block
 
 
-@numba.njit(cache=True, nogil=True, _nrt=False)
+@numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def _block_max_rows(g, T, acc, B, by0, by1):
     h, w = g.shape
     nbx = T.shape[1]
@@ -76,7 +76,7 @@ def _block_max_slice(g, T, acc, block, bounds, c0, c1):
         _block_max_rows(g, T, acc[c], block, bounds[c], bounds[c + 1])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _ranges(n, nb, B, before, after):
     # per block: the blocks inside the intersection (lo0, hi0) and meeting the union
     # (lo1, hi1) of the clipped windows of its rows (or columns), inclusive
@@ -93,7 +93,7 @@ def _ranges(n, nb, B, before, after):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _range_max_rows(T, lo, hi, out):
     # out[r, i] = max(T[r, lo[i] .. hi[i]]) for every row r, from a sparse table per row
     n = T.shape[1]
@@ -124,7 +124,7 @@ def _range_max_2d(T, rr, cc):
     return np.ascontiguousarray(out.T)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _threat_tables(g, T, cby, cbx, toff, tlist, B):
     # For threat block t of candidate i (value v): which side of the block a window edge can
     # cut (rel: -1 the block is above / left of the candidate, so the window's top / left
@@ -174,7 +174,7 @@ def _threat_tables(g, T, cby, cbx, toff, tlist, B):
     return tab, rel
 
 
-@numba.njit(cache=True, nogil=True, inline="always", _nrt=False)
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
 def _cut(rel, pos, first, size, before, after):
     # the table index of a window edge in a threat block starting at first (see above)
     if rel == -1:
@@ -184,7 +184,7 @@ def _cut(rel, pos, first, size, before, after):
     return size
 
 
-@numba.njit(cache=True, nogil=True, _nrt=False)
+@numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def _is_peak(y, x, h, w, tlist, tab, rel, t0, t1, B, before, after):
     # exact test of a pixel equal to its candidate block's value: no threat pixel in its window
     for t in range(t0, t1):
@@ -196,7 +196,7 @@ def _is_peak(y, x, h, w, tlist, tab, rel, t0, t1, B, before, after):
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _threats(T, cby, cbx, amb, rr, cc):
     # the blocks above each ambiguous candidate's value meeting the union of its windows
     nc = cby.shape[0]
@@ -220,7 +220,7 @@ def _threats(T, cby, cbx, amb, rr, cc):
     return off, out
 
 
-@numba.njit(cache=True, nogil=True, _nrt=False)
+@numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def _runs(g, T, cby, cbx, amb, toff, tlist, tab, rel, B, before, after, rows, x0s, x1s, write):
     # runs of peak pixels of the candidate blocks (raster order), counted or written
     h, w = g.shape
@@ -276,17 +276,20 @@ def _runs(g, T, cby, cbx, amb, toff, tlist, tab, rel, B, before, after, rows, x0
     return n
 
 
-def block_peak_runs(g: np.ndarray, m: int, nthreads: int, block: int = BLOCK):
+def block_peak_runs(
+    g: np.ndarray, m: int, nthreads: int, block: int = BLOCK, maxima: np.ndarray | None = None
+):
     """Runs ``(rows, x0, x1)`` (int64, ``x1`` inclusive, raster order) of the peaks of ``g``.
 
     Requires :func:`usable`. The same runs as the running maximum and peak test of
     :mod:`selo_metrics._kernels.maxfilter` followed by
     :func:`selo_metrics._kernels.labels.extract_runs`; None when the candidates have more than
     ``MAX_THREATS`` threat blocks in all (contrived maps), where the caller runs those.
+    ``maxima``: the block maxima of ``g`` if known already (:func:`block_max`).
     """
     h, w = g.shape
     before, after = m // 2, m - m // 2 - 1
-    T = block_max(g, block, nthreads)
+    T = block_max(g, block, nthreads) if maxima is None else maxima
     nby, nbx = T.shape
     rr = _ranges(h, nby, block, before, after)
     cc = _ranges(w, nbx, block, before, after)

@@ -111,3 +111,27 @@ def test_source_is_left_untouched_and_spare_is_free():
     res, spare = box.box_filter_passes(g, 50, 5, 2)
     np.testing.assert_array_equal(g, before)
     assert spare is not res and not np.shares_memory(spare, res)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    g=cases(),
+    passes=st.integers(0, 3),
+    nthreads=st.integers(1, 4),
+    tile=st.integers(1, 70),
+    block=st.sampled_from([1, 2, 5, 32]),
+)
+def test_block_maxima_of_the_last_pass(g, passes, nthreads, tile, block):
+    """The maxima the last pass folds in as it writes rows equal those of the result."""
+    maxima = np.full((-(-g.shape[0] // block), -(-g.shape[1] // block)), 7, np.uint8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(box, "TILE", tile)
+        mp.setattr(box, "MIN_TILE", 4)
+        mp.setattr(box, "MIN_BAND", 8)
+        res, _ = box.box_filter_passes(g, 7, passes, nthreads, maxima=maxima, block=block)
+    h, w = g.shape
+    want = [
+        [res[y : y + block, x : x + block].max() for x in range(0, w, block)]
+        for y in range(0, h, block)
+    ]
+    np.testing.assert_array_equal(maxima, np.array(want, np.uint8))
