@@ -252,7 +252,7 @@ def test_the_suite_never_uses_a_stale_kernel_cache(tmp_path):
 
     where = os.environ["NUMBA_CACHE_DIR"]
     assert Path(where).name == numba_sources_hash() and numba.config.CACHE_DIR == where
-    assert box._box_rows.stats.cache_path.startswith(where)
+    assert box._box_block.stats.cache_path.startswith(where)
     copy = tmp_path / "copy"
     for pkg in ("selo_metrics", "xemap"):
         shutil.copytree(root / pkg, copy / pkg, ignore=shutil.ignore_patterns("__pycache__"))
