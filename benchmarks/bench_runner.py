@@ -125,10 +125,13 @@ def main() -> None:
         for mode in args.modes:
             extra = ["--dask", "local", "--workers", "2"] if mode == "dask" else [
                 "--workers", mode]
+            load_before = os.getloadavg()[0]
             r = run_one(manifest, Path(tmp) / f"run_{mode}", extra)
+            r["load"] = f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}"
             runs[mode] = r
             print(f"{mode:>5}: {r['wall_s']:.1f} s, {len(samples) / r['wall_s']:.1f} maps/s, "
-                  f"{mpx / r['wall_s']:.0f} Mpx/s", file=sys.stderr)
+                  f"{mpx / r['wall_s']:.0f} Mpx/s, load average (1 min) {r['load']}",
+                  file=sys.stderr)
     keep = ("count", "scored", "failed", "rmi", "rsu", "ras", "rda", "by_attribute")
 
     def view(s: dict) -> dict:
@@ -139,11 +142,15 @@ def main() -> None:
 
     first = view(next(iter(runs.values()))["summary"])
     identical = all(view(r["summary"]) == first for r in runs.values())
-    print("\n| run | wall | maps/s | Mpx/s |\n|---|---|---|---|")
+    print("\n| run | wall | maps/s | Mpx/s | load average (1 min, before -> after) |\n"
+          "|---|---|---|---|---|")
     for mode, r in runs.items():
         name = "Dask LocalCluster, 2 processes" if mode == "dask" else f"{mode} worker(s)"
         print(f"| {name} | {r['wall_s']:.1f} s | {len(samples) / r['wall_s']:.1f} | "
-              f"{mpx / r['wall_s']:.0f} |")
+              f"{mpx / r['wall_s']:.0f} | {r['load']} |")
+    if "dask" in runs and "2" in runs:
+        print(f"\nDask / 2 local processes: {runs['dask']['wall_s'] / runs['2']['wall_s']:.3f} "
+              "(target <= 1.10)")
     peak = max(r["peak_rss_mb_any_process_so_far"] for r in runs.values())
     print(f"\n{len(samples)} maps, {mpx / len(samples):.1f} Mpx on average; summaries identical "
           f"across runs: {identical}; Rmi {first['rmi']:.6f}; peak RSS of any one process "
@@ -152,7 +159,8 @@ def main() -> None:
         args.json.write_text(json.dumps({
             "maps": len(samples), "mpx_mean": mpx / len(samples), "identical": identical,
             "peak_rss_mb": peak,
-            "runs": {m: {"wall_s": r["wall_s"], "maps_per_s": len(samples) / r["wall_s"]}
+            "runs": {m: {"wall_s": r["wall_s"], "maps_per_s": len(samples) / r["wall_s"],
+                         "load": r["load"]}
                      for m, r in runs.items()}}, indent=1))
     if not identical:
         raise SystemExit("summaries differ between runs")
