@@ -98,6 +98,35 @@ def run_one(manifest: Path, out: Path, args: list[str]) -> dict:
     return {"wall_s": wall, "summary": summary, "peak_rss_mb_any_process_so_far": peak}
 
 
+def _stages(sample) -> tuple[float, float]:
+    """Decoding and metrics of one sample, timed apart (CPU time of this worker's thread)."""
+    from selo_metrics import evaluate, read_map
+
+    t0 = time.thread_time()
+    gray = read_map(sample.map, sample_id=sample.id)
+    t1 = time.thread_time()
+    evaluate(gray, sample.load_polygons(), sample_id=sample.id)
+    return t1 - t0, time.thread_time() - t1
+
+
+def floor(samples: list, workers: int) -> dict:
+    """The floor of a run on ``workers`` processes of 1 thread: decoding alone and the metrics
+    alone, each the CPU seconds of all samples divided by the workers (no idle, no overhead)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from selo_metrics.workers import init_worker, process_context
+
+    with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=init_worker,
+                             initargs=(None, 1)) as pool:
+        list(pool.map(_stages, samples[:workers]))  # load the cached kernels in each worker
+        t0 = time.perf_counter()
+        times = list(pool.map(_stages, samples, chunksize=4))
+        wall = time.perf_counter() - t0
+    decode = sum(t[0] for t in times) / workers
+    kernels = sum(t[1] for t in times) / workers
+    return {"decode_s": decode, "metrics_s": kernels, "both_s": decode + kernels, "wall_s": wall}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1129)
@@ -107,6 +136,8 @@ def main() -> None:
                         default=Path(tempfile.gettempdir()) / "selo-bench-xemapset")
     parser.add_argument("--modes", nargs="+", default=["1", "2", "dask"],
                         help="worker counts and/or 'dask' (a LocalCluster of 2 processes)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time decoding and the metrics apart (2 processes)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     manifest = make_set(args.data, args.n, args.distinct, args.seed)
@@ -155,8 +186,16 @@ def main() -> None:
     print(f"\n{len(samples)} maps, {mpx / len(samples):.1f} Mpx on average; summaries identical "
           f"across runs: {identical}; Rmi {first['rmi']:.6f}; peak RSS of any one process "
           f"{peak:.0f} MB")
+    fl = None
+    if args.floor:
+        load_before = os.getloadavg()[0]
+        fl = floor(samples, 2)
+        print(f"\nfloor on 2 processes (CPU seconds of all maps / 2; load average "
+              f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}): decoding alone "
+              f"{fl['decode_s']:.1f} s, metrics alone {fl['metrics_s']:.1f} s, both "
+              f"{fl['both_s']:.1f} s (this pass took {fl['wall_s']:.1f} s wall)")
     if args.json:
-        args.json.write_text(json.dumps({
+        args.json.write_text(json.dumps({"floor": fl,
             "maps": len(samples), "mpx_mean": mpx / len(samples), "identical": identical,
             "peak_rss_mb": peak,
             "runs": {m: {"wall_s": r["wall_s"], "maps_per_s": len(samples) / r["wall_s"],
