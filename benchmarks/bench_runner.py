@@ -93,7 +93,8 @@ def run_one(manifest: Path, out: Path, args: list[str]) -> dict:
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
     summary = json.loads((out / "summary.json").read_text())
-    # peak RSS of the largest descendant process (the CLI, a worker or a Dask worker), MB
+    # peak RSS of the largest descendant process that was waited for, MB: the CLI (which
+    # scores in-process with 1 worker); workers forked by a forkserver are not its children
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"wall_s": wall, "summary": summary, "peak_rss_mb_any_process_so_far": peak}
 
@@ -106,7 +107,8 @@ def _stages(sample) -> tuple[float, float]:
     gray = read_map(sample.map, sample_id=sample.id)
     t1 = time.thread_time()
     evaluate(gray, sample.load_polygons(), sample_id=sample.id)
-    return t1 - t0, time.thread_time() - t1
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return t1 - t0, time.thread_time() - t1, peak
 
 
 def floor(samples: list, workers: int) -> dict:
@@ -124,7 +126,8 @@ def floor(samples: list, workers: int) -> dict:
         wall = time.perf_counter() - t0
     decode = sum(t[0] for t in times) / workers
     kernels = sum(t[1] for t in times) / workers
-    return {"decode_s": decode, "metrics_s": kernels, "both_s": decode + kernels, "wall_s": wall}
+    return {"decode_s": decode, "metrics_s": kernels, "both_s": decode + kernels, "wall_s": wall,
+            "peak_rss_mb_worker": max(t[2] for t in times)}
 
 
 def main() -> None:
@@ -184,8 +187,8 @@ def main() -> None:
               "(target <= 1.10)")
     peak = max(r["peak_rss_mb_any_process_so_far"] for r in runs.values())
     print(f"\n{len(samples)} maps, {mpx / len(samples):.1f} Mpx on average; summaries identical "
-          f"across runs: {identical}; Rmi {first['rmi']:.6f}; peak RSS of any one process "
-          f"{peak:.0f} MB")
+          f"across runs: {identical}; Rmi {first['rmi']:.6f}; peak RSS of the CLI process "
+          f"{peak:.0f} MB (with 1 worker it scores every map itself)")
     fl = None
     if args.floor:
         load_before = os.getloadavg()[0]
@@ -193,7 +196,8 @@ def main() -> None:
         print(f"\nfloor on 2 processes (CPU seconds of all maps / 2; load average "
               f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}): decoding alone "
               f"{fl['decode_s']:.1f} s, metrics alone {fl['metrics_s']:.1f} s, both "
-              f"{fl['both_s']:.1f} s (this pass took {fl['wall_s']:.1f} s wall)")
+              f"{fl['both_s']:.1f} s (this pass took {fl['wall_s']:.1f} s wall); peak RSS of a "
+              f"worker process {fl['peak_rss_mb_worker']:.0f} MB")
     if args.json:
         args.json.write_text(json.dumps({"floor": fl,
             "maps": len(samples), "mpx_mean": mpx / len(samples), "identical": identical,
