@@ -15,3 +15,12 @@ def score_or_die(sample: Sample, poison: frozenset[str] = frozenset()) -> dict[s
     if sample.id in poison:
         os.kill(os.getpid(), signal.SIGKILL)
     return score_sample(sample)
+
+
+def dask_settings(sample: Sample) -> dict[str, Any]:
+    """The Dask settings the worker running this task sees (``sample`` is unused)."""
+    import dask
+
+    keys = ("distributed.worker.profile.enabled", "distributed.worker.memory.monitor-interval",
+            "distributed.worker.multiprocessing-method")
+    return {k: dask.config.get(k) for k in keys}

@@ -20,7 +20,7 @@ import pytest
 
 from selo_metrics import load_samples, score_samples
 from selo_metrics.runner import score_sample
-from tests.selo_metrics.killers import score_or_die
+from tests.selo_metrics.killers import dask_settings, score_or_die
 from tests.selo_metrics.testsets import make_test_set, rows_by_index
 
 ROOT = Path(__file__).parents[2]
@@ -236,3 +236,16 @@ def test_a_dask_worker_that_dies_is_the_samples_failure_not_killedworker(small_s
     assert by_id["q000"]["error"]["type"] == "WorkerDied"
     assert "Dask workers" in by_id["q000"]["error"]["message"]
     assert "error" not in by_id["q001"] and "error" not in by_id["q002"]
+
+
+def test_a_local_dask_cluster_is_quiet_and_forked(small_samples):
+    """``--dask local`` workers run without Dask's profiler and with slower monitors, forked
+    from the runner's forkserver (measured: docs/performance.md); a cluster given by address
+    keeps its own settings."""
+    pytest.importorskip("distributed")
+    from selo_metrics.workers import dask_rows
+
+    (got,) = dask_rows(small_samples[:1], dask_settings, "local", workers=1)
+    assert got == {"distributed.worker.profile.enabled": False,
+                   "distributed.worker.memory.monitor-interval": "500ms",
+                   "distributed.worker.multiprocessing-method": "forkserver"}
