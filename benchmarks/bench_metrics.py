@@ -38,7 +38,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_REFERENCE = HERE.parent.parent / "shared" / "reference" / "slm"
+# the official code: $SELO_SHARED/reference/slm (as the tests find the shared material), else
+# ../shared/reference/slm beside the repository
+DEFAULT_REFERENCE = Path(os.environ.get("SELO_SHARED") or HERE.parent.parent / "shared") / (
+    "reference/slm"
+)
 TARGETS = {3000: 60.0, 10000: 100.0}  # issue 15
 RSS_TARGET_MB = {10000: 700.0}
 
