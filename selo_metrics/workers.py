@@ -206,6 +206,11 @@ def _death(codes: Sequence[int | None]) -> str:
             hint = " (the out-of-memory killer sends it)" if name == "SIGKILL" else ""
             return f"was killed by {name}{hint}"
         return f"was killed by signal {-code}"
+    if code == 255:
+        # multiprocessing's forkserver reports 255 when it could not read the child's real
+        # status (popen_forkserver.Popen.poll): seen here for workers killed by SIGKILL
+        return ("died (status 255: its real status was lost, as happens when a signal such as "
+                "the out-of-memory killer's SIGKILL ends it)")
     return f"exited with status {code}"
 
 

@@ -252,3 +252,14 @@ def test_a_local_dask_cluster_is_quiet_and_forked(small_samples):
     assert got == {"distributed.worker.profile.enabled": False,
                    "distributed.worker.memory.monitor-interval": "500ms",
                    "distributed.worker.multiprocessing-method": method}
+
+
+def test_a_lost_forkserver_status_is_named_as_such():
+    """The forkserver reports 255 when it could not read a dead worker's status (seen for a
+    worker that SIGKILLed itself): the row says so instead of a plain 'status 255'."""
+    from selo_metrics.workers import _death
+
+    assert _death([-signal.SIGKILL]).startswith("was killed by SIGKILL")
+    assert "real status was lost" in _death([255]) and "SIGKILL" in _death([255])
+    assert _death([3]) == "exited with status 3"
+    assert _death([None, 0]) == "died"
