@@ -173,7 +173,14 @@ def intersection_union(
     return inter, union
 
 
-def iou(pred: Any, gt: Any, *, sample_id: object = None, convention: str = "slm") -> float:
+def iou(
+    pred: Any,
+    gt: Any,
+    *,
+    sample_id: object = None,
+    convention: str = "slm",
+    check_01: bool = True,
+) -> float:
     """The IoU of a prediction's foreground and the GT, as the RRSIS evaluation loop.
 
     Parameters
@@ -182,7 +189,8 @@ def iou(pred: Any, gt: Any, *, sample_id: object = None, convention: str = "slm"
         ``(H, W)``: a bool mask; a float32 / float64 (or float16) probability map in
         [0, 1], foreground where ``> 0.5`` (a tie is background); or a uint8 map read as
         ``value / 255``, i.e. foreground where ``value >= 128``. A uint8 map holding only 0
-        and 1 is refused (it is a mask in the wrong dtype: pass it as bool).
+        and 1 is refused (it is a mask in the wrong dtype: pass it as bool) unless
+        ``check_01=False``.
     gt : ndarray or polygons
         A bool or 0/1 integer ``(H, W)`` mask, or polygons (anything
         :func:`selo_metrics.as_polygons` takes; an empty list is an empty GT) rasterised
@@ -191,6 +199,9 @@ def iou(pred: Any, gt: Any, *, sample_id: object = None, convention: str = "slm"
         Named in error messages.
     convention : {"slm", "paper"}, default "slm"
         How polygons are rasterised (:func:`selo_metrics.gt_mask`); unused for a mask.
+    check_01 : bool, default True
+        Refuse a uint8 map of only 0 and 1 (see :func:`intersection_union`; the runner
+        turns it off for map files).
 
     Returns
     -------
@@ -217,7 +228,9 @@ def iou(pred: Any, gt: Any, *, sample_id: object = None, convention: str = "slm"
     ...
     selo_metrics.errors.SeLoInputError: sample 'q7': prediction shape (4, 4) and GT mask ...
     """
-    inter, union = intersection_union(pred, gt, sample_id=sample_id, convention=convention)
+    inter, union = intersection_union(
+        pred, gt, sample_id=sample_id, convention=convention, check_01=check_01
+    )
     return 0.0 if union == 0 else inter / union
 
 

@@ -245,6 +245,11 @@ def test_a_nearly_empty_map_file_is_scored_not_refused(tmp_path):
     assert load_run(tmp_path / "runNone")[1][7]["union"] == int(pairs[7][1].sum())
     with pytest.raises(SeLoInputError, match="only 0 and 1"):  # the in-memory API still refuses
         rrsis_row(faint, pairs[7][1])
+    from selo_metrics.rrsis import iou
+
+    with pytest.raises(SeLoInputError, match="only 0 and 1"):
+        iou(faint, pairs[7][1])
+    assert iou(faint, pairs[7][1], check_01=False) == 0.0  # value / 255: all background
 
 
 def test_resume_refuses_other_metrics_and_reads_old_runs(tmp_path):
