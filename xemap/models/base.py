@@ -207,6 +207,31 @@ class ReferringModel(nn.Module):
         std = torch.tensor(self.config.image_std, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
 
+    @staticmethod
+    def check_inputs(
+        pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Validate the forward inputs of any family; return the attention mask (all ones if
+        None), as ``long``."""
+        if pixel_values.dim() != 4 or pixel_values.shape[1] != 3:
+            raise ValueError(f"pixel_values must be (B, 3, H, W), got {tuple(pixel_values.shape)}")
+        if not pixel_values.is_floating_point():
+            raise ValueError(f"pixel_values must be float, got {pixel_values.dtype}")
+        if input_ids.dim() != 2 or input_ids.shape[0] != pixel_values.shape[0]:
+            raise ValueError(
+                f"input_ids must be (B={pixel_values.shape[0]}, S), got {tuple(input_ids.shape)}"
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask {tuple(attention_mask.shape)} must match input_ids "
+                f"{tuple(input_ids.shape)}"
+            )
+        if not bool((attention_mask != 0).any(dim=1).all()):
+            raise ValueError("every query needs at least one real token (attention_mask 1)")
+        return attention_mask.long()
+
     # ------------------------------------------------------------------ the family's part
     def forward(
         self,

@@ -144,26 +144,6 @@ class XeMapNetwork(ReferringModel):
             for p in self.fusion.text_side_parameters():
                 p.requires_grad_(False)
 
-    def _check_inputs(self, pixel_values, input_ids, attention_mask) -> torch.Tensor:
-        if pixel_values.dim() != 4 or pixel_values.shape[1] != 3:
-            raise ValueError(f"pixel_values must be (B, 3, H, W), got {tuple(pixel_values.shape)}")
-        if not pixel_values.is_floating_point():
-            raise ValueError(f"pixel_values must be float, got {pixel_values.dtype}")
-        if input_ids.dim() != 2 or input_ids.shape[0] != pixel_values.shape[0]:
-            raise ValueError(
-                f"input_ids must be (B={pixel_values.shape[0]}, S), got {tuple(input_ids.shape)}"
-            )
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        if attention_mask.shape != input_ids.shape:
-            raise ValueError(
-                f"attention_mask {tuple(attention_mask.shape)} must match input_ids "
-                f"{tuple(input_ids.shape)}"
-            )
-        if not bool((attention_mask != 0).any(dim=1).all()):
-            raise ValueError("every query needs at least one real token (attention_mask 1)")
-        return attention_mask.long()
-
     def encode(
         self,
         pixel_values: torch.Tensor,
@@ -172,7 +152,7 @@ class XeMapNetwork(ReferringModel):
         token_type_ids: torch.Tensor | None = None,
     ) -> XeMapFeatures:
         """Fused text tokens and per-level image maps (the HMSA head's inputs)."""
-        attention_mask = self._check_inputs(pixel_values, input_ids, attention_mask)
+        attention_mask = self.check_inputs(pixel_values, input_ids, attention_mask)
         text = self.text_encoder(input_ids, attention_mask, token_type_ids)
         image = self.image_encoder(pixel_values)
         levels, text_tokens = self.fusion(image, text, attention_mask)
@@ -198,7 +178,7 @@ class XeMapNetwork(ReferringModel):
         token_type_ids : torch.Tensor, optional
             Accepted so that ``model(pixel_values, **model.tokenize(...))`` works.
         """
-        attention_mask = self._check_inputs(pixel_values, input_ids, attention_mask)
+        attention_mask = self.check_inputs(pixel_values, input_ids, attention_mask)
         feats = self.encode(pixel_values, input_ids, attention_mask, token_type_ids)
         size = (int(pixel_values.shape[-2]), int(pixel_values.shape[-1]))
         return self.head(feats.text_tokens, attention_mask, feats.levels, size)
