@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from selo_metrics.rrsis_run import RRSIS_COLUMNS
+from xemap.engine.evaluate import _scale_polygons, _upsample
 
 __all__ = [
     "METRIC_KEYS",
@@ -111,26 +112,6 @@ def control_samples(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     """
     pairs = control_pairing(samples)
     return [{**s, "query": samples[j]["query"]} for s, j in zip(samples, pairs, strict=True)]
-
-
-def _upsample(m: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    import torch
-    from torch.nn import functional as F
-
-    m = np.asarray(m, np.float32)
-    h, w = m.shape
-    scale = size / max(h, w)
-    big = F.interpolate(
-        torch.as_tensor(m)[None, None],
-        size=(round(h * scale), round(w * scale)),
-        mode="bilinear",
-        align_corners=False,
-    )[0, 0]
-    return big.clamp_(0, 1).numpy(), scale
-
-
-def _scale_polygons(polys: Sequence[Any], s: float) -> list[list[list[float]]]:
-    return [[[(x + 0.5) * s - 0.5, (y + 0.5) * s - 0.5] for x, y in p] for p in polys]
 
 
 def score_run(
