@@ -18,7 +18,7 @@ from ._kernels.maxfilter import peak_flags, vertical_max
 from ._kernels.peaks import BLOCK, block_peak_runs, usable
 from ._workspace import map_buffers
 
-__all__ = ["PeakComponents", "attention_centers", "peak_components"]
+__all__ = ["PeakComponents", "attention_centers", "centres_of", "peak_components"]
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,27 @@ def attention_centers(
     [(232, 122)]
     """
     comps = peak_components(gray, box_size=box_size, box_passes=box_passes, max_window=max_window)
+    return centres_of(comps, gray, prob, threshold=threshold, integer=integer)
+
+
+def centres_of(
+    comps: PeakComponents,
+    gray: np.ndarray,
+    prob: np.ndarray | None = None,
+    *,
+    threshold: float = 0.5,
+    integer: bool = True,
+) -> list[tuple[float, float]]:
+    """The attention centres ``(x, y)`` of a map's peak components (:func:`attention_centers`
+    without the smoothing and the peak search).
+
+    Examples
+    --------
+    >>> g = np.zeros((300, 400), np.uint8)
+    >>> g[100:140, 200:260] = 255
+    >>> centres_of(peak_components(g), g)
+    [(232, 122)]
+    """
     h, w = gray.shape
     entries = []
     for c in range(len(comps)):

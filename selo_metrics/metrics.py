@@ -1,7 +1,9 @@
 """The four SeLo metrics: Rsu, Ras, Rda, Rmi, and :func:`evaluate` which computes them all.
 
 Data flow (one way): map -> uint8 view; polygons -> GT mask -> Rsu; polygons -> regions
-(centre, radius); map -> attention centres (once) -> Ras and Rda -> Rmi.
+(centre, radius); map -> attention centres (once) -> Ras and Rda -> Rmi. :func:`evaluate`
+runs the Rsu half and the attention half side by side on the kernel threads
+(:mod:`selo_metrics.side_by_side`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import numpy as np
 from ._kernels.sums import masked_sums
 from ._workspace import map_buffers
 from .attention import attention_centers as _attention_centers
+from .attention import centres_of
 from .conventions import Convention, resolve_convention
 from .errors import SeLoInputError
 from .geometry import PolygonsLike, as_polygons, check_polygons_in_map, gt_regions
 from .maps import SeLoMap, as_map
 from .raster import gt_mask
+from .side_by_side import rsu_sums_and_peaks
 
 __all__ = ["SeLoResult", "attention_centers", "evaluate", "ras", "rda", "rmi", "rsu"]
 
@@ -131,10 +135,13 @@ def _rsu(
     conv: Convention, m: SeLoMap, polys: list[np.ndarray], sample_id: object
 ) -> tuple[float, int]:
     h, w = m.gray.shape
-    mask = gt_mask(polys, (h, w), convention="slm" if conv.gt_fill == "cv2" else "paper",
-                   out=map_buffers((h, w))[0])
+    mask = gt_mask(polys, (h, w), convention=_gt_fill(conv), out=map_buffers((h, w))[0])
     # np.sum(prob * mask) and np.sum(prob) bit for bit (numpy's pairwise order), as official
-    area, in_gt, total = masked_sums(m.gray if m.prob is None else m.prob, mask)
+    return _rsu_value(conv, m, masked_sums(_values(m), mask), sample_id)
+
+
+def _check_area(area: int, shape: tuple[int, int], sample_id: object) -> None:
+    h, w = shape
     if area == 0:
         raise SeLoInputError(
             f"the GT covers no pixel of the {h} x {w} map (zero area after rasterization)",
@@ -144,6 +151,22 @@ def _rsu(
         raise SeLoInputError(
             f"the GT covers the whole {h} x {w} map: Rsu is undefined", sample_id=sample_id
         )
+
+
+def _gt_fill(conv: Convention) -> str:
+    return "slm" if conv.gt_fill == "cv2" else "paper"
+
+
+def _values(m: SeLoMap) -> np.ndarray:
+    return m.gray if m.prob is None else m.prob
+
+
+def _rsu_value(
+    conv: Convention, m: SeLoMap, sums: tuple[int, float, float], sample_id: object
+) -> tuple[float, int]:
+    h, w = m.gray.shape
+    area, in_gt, total = sums
+    _check_area(area, (h, w), sample_id)
     left = in_gt / (total - in_gt + conv.rsu_eps)
     right = (h * w - area) / area
     value = -np.exp(-1 * conv.rsu_alpha * left * right) + 1  # np.exp: not always math.exp
@@ -282,8 +305,14 @@ def evaluate(
     ([(250, 200, 148)], [(252, 202)])
     """
     conv, m, polys, regions = _prepare(prob_map, polygons, convention, sample_id, params)
-    rsu_value, area = _rsu(conv, m, polys, sample_id)
-    centres = _centres(conv, m)
+    # the GT mask and Rsu sums beside the box filter and peak search, on the kernel threads
+    sums, comps = rsu_sums_and_peaks(
+        m.gray, _values(m), polys, gt_fill=_gt_fill(conv), box_size=conv.box_size,
+        box_passes=conv.box_passes, max_window=conv.max_window,
+        check_area=lambda area: _check_area(area, m.gray.shape, sample_id))
+    rsu_value, area = _rsu_value(conv, m, sums, sample_id)
+    centres = centres_of(comps, m.gray, m.prob, threshold=conv.threshold,
+                         integer=conv.integer_geometry)
     ras_value = _ras(conv, regions, centres)
     rda_value = _rda(conv, regions, centres)
     rmi_value = rmi(rsu_value, ras_value, rda_value, w_su=conv.w_su, w_as=conv.w_as,

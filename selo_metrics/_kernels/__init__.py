@@ -9,14 +9,16 @@ contiguous chunks by a small thread pool (:func:`run_chunks`), instead of numba'
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
 from ._cache import CACHE, cache_location
 
-__all__ = ["CACHE", "available_cpus", "cache_location", "num_threads", "run_chunks"]
+__all__ = ["CACHE", "Jobs", "available_cpus", "cache_location", "num_threads", "run_chunks"]
 
 
 def available_cpus() -> int:
@@ -71,3 +73,77 @@ def run_chunks(func: Callable[..., Any], n: int, *args: Any, min_chunk: int = 64
         return [func(*args, 0, n)]
     futures = [_pool(k).submit(func, *args, a, b) for a, b in bounds]
     return [f.result() for f in futures]
+
+
+#: a job: a callable of no arguments that returns the jobs it makes ready (or None)
+Job = Callable[[], "Iterable[Job] | None"]
+
+
+class Jobs:
+    """Run jobs (callables of no arguments) on ``threads`` threads, the caller one of them.
+
+    A job may return jobs it made ready (appended to the queue); :meth:`first` puts a job at
+    the head. The jobs call the kernels on one thread each (never :func:`run_chunks`). The
+    first exception stops the queue; :meth:`run` re-raises it once the running jobs end.
+
+    Examples
+    --------
+    >>> done = []
+    >>> jobs = Jobs(2)
+    >>> jobs.add(lambda: done.append(1) or [lambda: done.append(2)])
+    >>> jobs.run()
+    >>> sorted(done)
+    [1, 2]
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.threads = max(1, threads)
+        self._queue: deque[Job] = deque()
+        self._cv = threading.Condition()
+        self._running = 0
+        self._error: BaseException | None = None
+
+    def add(self, job: Job) -> None:
+        """Queue ``job`` last."""
+        with self._cv:
+            self._queue.append(job)
+            self._cv.notify()
+
+    def first(self, job: Job) -> None:
+        """Queue ``job`` first (the next free thread takes it)."""
+        with self._cv:
+            self._queue.appendleft(job)
+            self._cv.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and self._running and self._error is None:
+                    self._cv.wait()
+                if self._error is not None or not self._queue:
+                    self._cv.notify_all()
+                    return
+                job = self._queue.popleft()
+                self._running += 1
+            more: Iterable[Job] | None = None
+            try:
+                more = job()
+            except BaseException as exc:
+                with self._cv:
+                    if self._error is None:
+                        self._error = exc
+                    self._queue.clear()
+            with self._cv:
+                self._running -= 1
+                if more and self._error is None:
+                    self._queue.extend(more)
+                self._cv.notify_all()
+
+    def run(self) -> None:
+        """Run until the queue is empty and no job runs; re-raise a job's exception."""
+        helpers = [_pool(self.threads - 1).submit(self._loop) for _ in range(self.threads - 1)]
+        self._loop()
+        for f in helpers:
+            f.result()
+        if self._error is not None:
+            raise self._error

@@ -41,6 +41,7 @@ from .boxrows import PAD, padded, pipeline
 __all__ = [
     "box_filter_passes",
     "box_filter_u8",
+    "box_tile_jobs",
     "float32_rounding_is_exact",
     "small_factors",
 ]
@@ -152,6 +153,39 @@ def box_filter_u8(src, dst, k, factors, scale, single, nthreads, passes=1, maxim
     blocks = _plan(src.shape[0], src.shape[1], nthreads, max(block, 1))
     args = (src, dst, k, passes, factors, scale, single, maxima, block, blocks)
     run_chunks(_box_blocks, blocks.shape[0], *args, min_chunk=1, threads=nthreads)
+
+
+def box_tile_jobs(gray, dst, k, passes, nthreads, maxima=None, block=32) -> list:
+    """The tiles of :func:`box_filter_passes` ``gray -> dst`` as jobs of one thread each
+    (callables of no arguments, for :class:`selo_metrics._kernels.Jobs`), cut for
+    ``nthreads`` threads; the same result as :func:`box_filter_passes`.
+
+    Examples
+    --------
+    >>> g = np.arange(64 * 80, dtype=np.uint8).reshape(64, 80)
+    >>> out = np.empty_like(g)
+    >>> for job in box_tile_jobs(g, out, 5, 2, 2):
+    ...     job()
+    >>> bool((out == box_filter_passes(g, 5, 2, 1)[0]).all())
+    True
+    """
+    if k > 257:
+        raise ValueError(f"box size {k} too large: window sums must fit 16 bits (k <= 257)")
+    if passes == 0:
+        def copy() -> None:
+            dst[...] = gray
+            if maxima is not None:
+                from .peaks import block_max
+
+                maxima[...] = block_max(dst, block, 1)
+
+        return [copy]
+    if maxima is None:
+        maxima, block = np.zeros((0, 0), np.uint8), 0
+    blocks = _plan(gray.shape[0], gray.shape[1], nthreads, max(block, 1))
+    args = (gray, dst, k, passes, small_factors(k), 1.0 / (k * k), float32_rounding_is_exact(k),
+            maxima, block, blocks)
+    return [functools.partial(_box_blocks, *args, b, b + 1) for b in range(blocks.shape[0])]
 
 
 def small_factors(k: int) -> np.ndarray:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
 from . import CACHE, num_threads, run_chunks
 from .pairwise import BLOCK, layouts, pairwise_nodes, split
+from .vector import wide_vectors
 
-__all__ = ["masked_sums", "numpy_order_nodes"]
+__all__ = ["SumsPlan", "masked_sums", "numpy_order_nodes", "sums_plan"]
 
 #: below this many values, one thread walks the whole tree
 _PARALLEL_MIN = 1 << 18
@@ -17,12 +20,14 @@ _PARALLEL_MIN = 1 << 18
 
 @numba.njit(cache=CACHE, nogil=True)
 def _mask_rows(mask, counts, row0, row1):
+    # 0/1 values: a row's count fits 32 bits, whose lanes are twice as many as 64-bit ones
+    wide_vectors()
     w = mask.shape[1]
     for y in range(row0, row1):
         m = mask[y]
-        c = 0
+        c = np.uint32(0)
         for x in range(w):
-            c += np.int64(m[x])
+            c += np.uint32(m[x])
         counts[y] = c
 
 
@@ -65,6 +70,65 @@ def _combine(n: int, depth: int, sums: list) -> tuple[float, float]:
     return walk(n, depth)
 
 
+class SumsPlan(NamedTuple):
+    """The nodes of numpy's pairwise tree that :func:`masked_sums` sums apart, and where."""
+
+    values: np.ndarray  # flat map
+    mask: np.ndarray  # flat 0/1 mask
+    lo: int  # [lo, hi): the flat range of the rows holding GT pixels
+    hi: int
+    area: int
+    depth: int
+    starts: np.ndarray
+    lengths: np.ndarray
+    lay: tuple
+    out: np.ndarray  # (nodes, 2): each node's (sum, masked sum)
+
+    def run(self, k0: int, k1: int) -> None:
+        """Sum the nodes ``k0 <= k < k1`` (one thread)."""
+        pairwise_nodes(self.values, self.mask, self.lo, self.hi, self.starts, self.lengths,
+                       self.lay, self.out, k0, k1)
+
+    def result(self) -> tuple[int, float, float]:
+        """``(area, masked sum, sum)`` once every node is summed."""
+        s_all, s_in = _combine(self.values.shape[0], self.depth, self.out.tolist())
+        return self.area, s_in, s_all
+
+
+def sums_plan(values: np.ndarray, mask: np.ndarray, threads: int,
+              counts: np.ndarray | None = None, rows: tuple[int, int] | None = None
+              ) -> SumsPlan:
+    """Plan :func:`masked_sums` in nodes for ``threads`` threads (about 4 nodes a thread).
+
+    ``counts``: the GT pixels of each row if known; else they are counted here, on one
+    thread, in all rows or only in ``rows = (r0, r1)`` when the GT lies there (the mask
+    may hold anything elsewhere, except 0 in the 128 elements either side:
+    :func:`selo_metrics.raster.gt_mask_rows`).
+
+    Examples
+    --------
+    >>> g = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    >>> plan = sums_plan(g, np.eye(3, 4, dtype=np.uint8), 1)
+    >>> plan.run(0, len(plan.starts))
+    >>> plan.result() == masked_sums(g, np.eye(3, 4, dtype=np.uint8))
+    True
+    """
+    h, w = mask.shape
+    if counts is None:
+        r0, r1 = (0, h) if rows is None else rows
+        counts = np.zeros(h, np.int64)
+        _mask_rows(mask, counts, r0, r1)
+    rows = np.flatnonzero(counts)
+    lo, hi = (int(rows[0]) * w, (int(rows[-1]) + 1) * w) if rows.size else (0, 0)
+    n = h * w
+    depth = 0 if n < _PARALLEL_MIN or threads == 1 else max(1, (4 * threads - 1).bit_length())
+    nodes = numpy_order_nodes(n, depth)
+    starts = np.array([s for s, _ in nodes], np.int64)
+    lengths = np.array([k for _, k in nodes], np.int64)
+    return SumsPlan(values.reshape(-1), mask.reshape(-1), lo, hi, int(counts.sum()), depth,
+                    starts, lengths, layouts(lengths), np.empty((len(nodes), 2), np.float64))
+
+
 def masked_sums(values: np.ndarray, mask: np.ndarray) -> tuple[int, float, float]:
     """``(area, np.sum(prob * mask), np.sum(prob))``, the last two bit for bit as numpy.
 
@@ -80,31 +144,10 @@ def masked_sums(values: np.ndarray, mask: np.ndarray) -> tuple[int, float, float
     >>> area, bool(s_in == np.sum(g / 255.0 * m)), bool(s_all == np.sum(g / 255.0))
     (3, True, True)
     """
-    h, w = mask.shape
+    h = mask.shape[0]
     counts = np.empty(h, np.int64)
     run_chunks(_mask_rows, h, mask, counts)
-    rows = np.flatnonzero(counts)
-    lo, hi = (int(rows[0]) * w, (int(rows[-1]) + 1) * w) if rows.size else (0, 0)
-    n = h * w
     threads = num_threads()
-    depth = 0 if n < _PARALLEL_MIN or threads == 1 else max(1, (4 * threads - 1).bit_length())
-    nodes = numpy_order_nodes(n, depth)
-    starts = np.array([s for s, _ in nodes], np.int64)
-    lengths = np.array([k for _, k in nodes], np.int64)
-    out = np.empty((len(nodes), 2), np.float64)
-    run_chunks(
-        pairwise_nodes,
-        len(nodes),
-        values.reshape(-1),
-        mask.reshape(-1),
-        lo,
-        hi,
-        starts,
-        lengths,
-        layouts(lengths),
-        out,
-        min_chunk=1,
-        threads=threads,
-    )
-    s_all, s_in = _combine(n, depth, out.tolist())
-    return int(counts.sum()), s_in, s_all
+    plan = sums_plan(values, mask, threads, counts)
+    run_chunks(plan.run, len(plan.starts), min_chunk=1, threads=threads)
+    return plan.result()
