@@ -16,6 +16,10 @@ time of every process (and thread) under the driver every second. It prints, per
 * the delay from a task's end on a worker to its row reaching the driver.
 
     python benchmarks/probe_dask.py --limit 300 --modes local dask local dask
+    python benchmarks/probe_dask.py --limit 300 --before /tmp/dask_before \
+        --modes local dask-before dask     # modes ending in -before use that checkout's code
+    python benchmarks/probe_dask.py --limit 150 --modes dask --profile --keep /tmp/probe
+        # cProfile (thread CPU time) of the CLI's and the workers' event loops
 
 The rows are compared between modes (they must be identical but for ``seconds``).
 """
