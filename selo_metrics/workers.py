@@ -13,9 +13,10 @@ settings). What they guarantee:
   flight are scored again one by one, each alone in a fresh worker: the one that kills its
   worker alone gets a failure row of its own (``WorkerDied``), the others their rows. Workers
   that keep dying whatever they score (3 in a row, each alone) stop the run with a
-  :class:`WorkerError`. With Dask, a task whose workers died (``KilledWorker``) is submitted
-  once more (it may only have run beside the culprit); a second time, it is the sample's
-  failure row. The Dask backend is :mod:`selo_metrics.dask_backend`.
+  :class:`WorkerError`. With Dask (:mod:`selo_metrics.dask_backend`, a task scores a batch
+  of samples), each sample of a task whose workers died (``KilledWorker``) is submitted once
+  more in a task of its own (it may only have run beside the culprit); a second time, it is
+  the sample's failure row.
 """
 
 from __future__ import annotations
