@@ -59,8 +59,9 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
-def timed_score(sample, log_dir: str, **kw):
-    """``score_sample`` with its timings appended to ``log_dir/<pid>.jsonl``."""
+def timed_score(sample, log_dir: str, idle: float = 0.0, **kw):
+    """``score_sample`` with its timings appended to ``log_dir/<pid>.jsonl``; then, with
+    ``idle``, a sleep of that fraction of the sample's time (a worker idle as often)."""
     from selo_metrics.runner import score_sample
 
     ru0 = resource.getrusage(resource.RUSAGE_THREAD)
@@ -83,6 +84,8 @@ def timed_score(sample, log_dir: str, **kw):
         rec["threads"] = [t.name for t in threading.enumerate()]
     with open(Path(log_dir) / f"{os.getpid()}.jsonl", "a") as f:
         f.write(json.dumps(rec) + "\n")
+    if idle:
+        time.sleep(idle * (t1 - t0))
     return row
 
 
@@ -167,7 +170,8 @@ def child(args: argparse.Namespace) -> None:
     out_dir = Path(args.out)
     log_dir = out_dir / "tasks"
     log_dir.mkdir(parents=True)
-    task = functools.partial(me.timed_score, log_dir=str(log_dir))
+    task = functools.partial(me.timed_score, log_dir=str(log_dir),
+                             idle=0.03 if args.mode.endswith("-idle") else 0.0)
     arrivals = {}
     clients = []
     make_client = backend._dask_client
@@ -188,7 +192,7 @@ def child(args: argparse.Namespace) -> None:
         if args.mode.startswith("dask"):
             rows = workers.dask_rows(samples, task, "local", 2)
         else:
-            rows = workers.pool_rows(samples, task, 2, 1)
+            rows = workers.pool_rows(samples, task, 2, 1)  # "local", "local-idle"
         out = []
         for row in rows:
             arrivals[row["index"]] = time.perf_counter()
