@@ -13,9 +13,10 @@ settings). What they guarantee:
   flight are scored again one by one, each alone in a fresh worker: the one that kills its
   worker alone gets a failure row of its own (``WorkerDied``), the others their rows. Workers
   that keep dying whatever they score (3 in a row, each alone) stop the run with a
-  :class:`WorkerError`. With Dask, a task whose workers died (``KilledWorker``) is submitted
-  once more (it may only have run beside the culprit); a second time, it is the sample's
-  failure row.
+  :class:`WorkerError`. With Dask (:mod:`selo_metrics.dask_backend`, a task scores a batch
+  of samples), each sample of a task whose workers died (``KilledWorker``) is submitted once
+  more in a task of its own (it may only have run beside the culprit); a second time, it is
+  the sample's failure row.
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ __all__ = ["WORKER_DIED", "WorkerError", "dask_rows", "pool_rows", "process_cont
 WORKER_DIED = "WorkerDied"
 #: workers that die alone on this many samples in a row are not the samples' fault
 _DEATHS_IN_A_ROW = 3
-#: how long a Dask client waits for its scheduler
-DASK_CONNECT_TIMEOUT = 5
 
 Task = Callable[[Sample], dict[str, Any]]
 
@@ -318,111 +317,9 @@ def pool_rows(todo: Sequence[Sample], task: Task, workers: int, threads: int
             stop_pool(pool, wait_for_work=clean)
 
 
-def _dask_worker_setup() -> None:
-    os.environ["SELO_NUM_THREADS"] = "1"  # one task per worker thread
-
-
-#: the Dask settings of a ``--dask local`` cluster (measured: docs/performance.md)
-LOCAL_CLUSTER_CONFIG = {
-    # workers forked from the forkserver, which has imported distributed and the runner
-    # once: started in a fraction of a second each, and closed at once (spawned: 1-2 s each)
-    "distributed.worker.multiprocessing-method": "forkserver",
-}
-#: monitors a batch run does not need so often: idle, the two workers, their nannies and the
-#: scheduler took 9.6 % of a core with Dask's defaults, 2.0 % with these
-QUIET_MONITORS = {
-    # the statistical profiler samples every thread's stack 100 times a second
-    "distributed.worker.profile.enabled": False,
-    "distributed.worker.memory.monitor-interval": "500ms",  # default 100ms
-    "distributed.admin.system-monitor.interval": "2s",  # default 500ms
-    "distributed.admin.tick.interval": "200ms",  # default 20ms
-}
-
-
-def _dask_client(stack: contextlib.ExitStack, address: str, workers: int) -> Any:
-    from distributed import Client, LocalCluster
-
-    if address == "local":
-        import dask
-
-        ctx = process_context(preload=["distributed", "selo_metrics.runner"])
-        forked = ctx.get_start_method() == "forkserver"
-        with dask.config.set({**QUIET_MONITORS, **(LOCAL_CLUSTER_CONFIG if forked else {})}):
-            if forked:
-                from multiprocessing import forkserver
-
-                with _helpers_starting():
-                    forkserver.ensure_running()
-                # distributed would otherwise import pandas & co. here to preload them in a
-                # server that runs already
-                with contextlib.suppress(ImportError):
-                    import distributed.utils
-
-                    distributed.utils._forkserver_preload_set = True
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=40))
-        return stack.enter_context(Client(cluster))
-    try:
-        return stack.enter_context(Client(address, timeout=f"{DASK_CONNECT_TIMEOUT}s"))
-    except (OSError, TimeoutError, ValueError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WorkerError(f"cannot reach the Dask scheduler at {address!r} within "
-                          f"{DASK_CONNECT_TIMEOUT} s ({first})") from None
-
-
 def dask_rows(todo: Sequence[Sample], task: Task, address: str, workers: int
               ) -> Iterator[dict[str, Any]]:
-    """Score on a dask.distributed cluster (``address``, or ``"local"``: a LocalCluster).
+    """Score on a dask.distributed cluster: :func:`selo_metrics.dask_backend.dask_rows`."""
+    from .dask_backend import dask_rows as rows
 
-    Raises
-    ------
-    WorkerError
-        dask.distributed is missing, the scheduler cannot be reached, or the cluster fails.
-    """
-    try:
-        from distributed import as_completed
-        from distributed.scheduler import KilledWorker
-    except ImportError:
-        raise WorkerError("--dask needs dask.distributed: pip install 'selo-metrics[dask]'"
-                          ) from None
-    with contextlib.ExitStack() as stack:
-        client = _dask_client(stack, address, workers)
-        client.run(_dask_worker_setup)
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
-        queue: deque[Sample] = deque(todo)
-        pending: dict[Any, Sample] = {}
-        killed: set[int] = set()  # samples whose task met KilledWorker once
-        # results are fetched as soon as they are ready: a result left on a worker that then
-        # dies is lost, and its task counts as one more that its worker died running
-        ac = as_completed(with_results=True, raise_errors=False)
-
-        def submit() -> None:
-            if queue:
-                sample = queue.popleft()
-                fut = client.submit(task, sample, pure=False)
-                pending[fut] = sample
-                ac.add(fut)
-
-        for _ in range(2 * n_workers):
-            submit()
-        for fut, _ in ac:
-            sample = pending.pop(fut)
-            try:
-                row = fut.result()
-            except KilledWorker as exc:
-                if sample.index not in killed:  # maybe only beside the culprit: once more
-                    killed.add(sample.index)
-                    queue.append(sample)
-                    fut.release()
-                    submit()
-                    continue
-                row = died_row(sample, f"died ({exc})", "the Dask workers running this task")
-            except Exception as exc:
-                raise WorkerError(
-                    f"the Dask cluster failed while scoring sample {sample.id!r}: "
-                    f"{type(exc).__name__}: {exc}. Every finished row is saved; re-run the "
-                    "same command to resume") from None
-            fut.release()
-            submit()
-            yield row
+    return rows(todo, task, address, workers)
