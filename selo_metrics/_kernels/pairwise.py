@@ -19,7 +19,9 @@ once) can differ from the official numbers in the last bit. This module walks th
   form it (a fixed-width reduction), so the leaf loop is LLVM IR (:func:`_make_lanes`): plain
   IEEE ``fadd`` / ``fmul``, no fast-math flags;
 * ``gray / 255.0`` is ``gray * C1 + gray * C2`` with ``C1 + C2 = 1/255`` split so that
-  ``gray * C1`` is exact: it equals the correctly rounded quotient for all 256 values (tested);
+  ``gray * C1`` is exact: it equals the correctly rounded quotient for all 256 values (tested).
+  Being exact, ``gray * C1`` needs no rounding before the addition, so one fused multiply-add
+  ``fma(gray, C1, gray * C2)`` gives the very same double with one operation less;
 * the tree's shape depends on sizes only, and its nodes of at most :data:`SMALL` values take
   a handful of sizes: each size's leaves and additions are worked out once
   (:func:`layouts`), so the kernel runs a short list per node instead of a recursion.
@@ -72,6 +74,12 @@ def _load8(context, builder, arr_type, arr_val, i):
     return builder.load(builder.bitcast(ptr, vec.as_pointer()), align=1)
 
 
+def _fma(builder, ty, suffix):
+    """LLVM's fused multiply-add on ``ty``: ``fma(a, b, c) = a * b + c`` rounded once."""
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty, ty, ty]),
+                                          f"llvm.fma.{suffix}")
+
+
 def _values8(context, builder, arr_type, arr_val, i):
     """Eight consecutive map values as float64: ``g / 255.0`` for uint8, float32 widened
     exactly, float64 as stored."""
@@ -83,7 +91,7 @@ def _values8(context, builder, arr_type, arr_val, i):
     x = builder.uitofp(raw, _F8)
     c1 = ir.Constant(_F8, [ir.Constant(ir.DoubleType(), C1)] * 8)
     c2 = ir.Constant(_F8, [ir.Constant(ir.DoubleType(), C2)] * 8)
-    return builder.fadd(builder.fmul(x, c1), builder.fmul(x, c2))
+    return builder.call(_fma(builder, _F8, "v8f64"), [x, c1, builder.fmul(x, c2)])
 
 
 def _hsum(builder, vec):
@@ -144,7 +152,7 @@ def _value(typingctx, arr, i):
         x = builder.uitofp(raw, ir.DoubleType())
         c1 = ir.Constant(ir.DoubleType(), C1)
         c2 = ir.Constant(ir.DoubleType(), C2)
-        return builder.fadd(builder.fmul(x, c1), builder.fmul(x, c2))
+        return builder.call(_fma(builder, ir.DoubleType(), "f64"), [x, c1, builder.fmul(x, c2)])
 
     return types.float64(arr, i), codegen
 
