@@ -3,7 +3,9 @@
 
 Parallelism: the kernels are ``nogil`` functions over a range of rows or columns, run on
 contiguous chunks by a small thread pool (:func:`run_chunks`), instead of numba's
-``parallel=True``, whose compilation costs several seconds per kernel.
+``parallel=True``, whose compilation costs several seconds per kernel. :class:`Jobs` runs
+pieces of different work side by side on the same threads
+(:mod:`selo_metrics.side_by_side`).
 """
 
 from __future__ import annotations
