@@ -78,7 +78,7 @@ def _gaussians(shape: tuple[int, int]) -> tuple[np.ndarray, list]:
 @pytest.mark.parametrize("shape", [(37, 41), (700, 90), (90, 1300), (1100, 1200), (260, 6600)])
 def test_side_by_side_is_the_sequential_stages(shape, threads):
     """The Rsu sums are numpy's of the full mask, the peaks the numpy twin's, whatever the
-    threads (up to 8 box tiles) and whatever the reused buffers hold from the last call."""
+    threads (up to 4 box tiles) and whatever the reused buffers hold from the last call."""
     h, w = shape
     gray, expected_peaks = _gaussians(shape)
     rng = np.random.default_rng(threads)
