@@ -110,6 +110,27 @@ class ReferringModel(nn.Module):
     config: Any
     tokenizer: Any
 
+    def _build_text(self, load_pretrained: bool, tokenizer: str | os.PathLike | None) -> None:
+        """``self.text_encoder`` (BERT) and ``self.tokenizer`` from ``self.config``: the text
+        path every family shares (``config.text_encoder``, ``text_config``, ``tokenizer``)."""
+        from xemap.models.sources import load_tokenizer
+        from xemap.models.xemap_network.encoders import TextEncoder
+
+        config = self.config
+        self.text_encoder = TextEncoder(config, load_pretrained=load_pretrained)
+        # record the built text encoder so a saved model rebuilds without its directory
+        config.text_config = self.text_encoder.architecture()
+        name = tokenizer if tokenizer is not None else config.tokenizer
+        if name is None:
+            name = config.text_encoder if config.text_encoder is not None else "minilm"
+        self.tokenizer = load_tokenizer(str(name))
+        vocab = self.text_encoder.model.config.vocab_size
+        if len(self.tokenizer) > vocab:
+            raise ValueError(
+                f"tokenizer {name!r} has {len(self.tokenizer)} tokens, more than the text "
+                f"encoder's vocab_size={vocab}"
+            )
+
     # ------------------------------------------------------------------ parts
     def parts(self) -> dict[str, nn.Module]:
         """The trainable-part name to module mapping."""

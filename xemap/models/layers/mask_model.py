@@ -21,8 +21,6 @@ from xemap.models.layers.backbones import ImageBackbone
 from xemap.models.layers.heads import foreground_probability
 from xemap.models.layers.losses import ce_dice_loss
 from xemap.models.layers.mask_config import MaskModelConfig
-from xemap.models.sources import load_tokenizer
-from xemap.models.xemap_network.encoders import TextEncoder
 
 __all__ = ["MaskReferringModel"]
 
@@ -51,23 +49,6 @@ class MaskReferringModel(ReferringModel):
             pretrained=self.config.image_pretrained,
             load_pretrained=load_pretrained,
         )
-
-    def _build_text(self, load_pretrained: bool, tokenizer: str | os.PathLike | None) -> None:
-        """``self.text_encoder`` (BERT) and ``self.tokenizer`` from ``self.config``."""
-        config = self.config
-        self.text_encoder = TextEncoder(config, load_pretrained=load_pretrained)
-        # record the built text encoder so a saved model rebuilds without its directory
-        config.text_config = self.text_encoder.architecture()
-        name = tokenizer if tokenizer is not None else config.tokenizer
-        if name is None:
-            name = config.text_encoder if config.text_encoder is not None else "minilm"
-        self.tokenizer = load_tokenizer(str(name))
-        vocab = self.text_encoder.model.config.vocab_size
-        if len(self.tokenizer) > vocab:
-            raise ValueError(
-                f"tokenizer {name!r} has {len(self.tokenizer)} tokens, more than the text "
-                f"encoder's vocab_size={vocab}"
-            )
 
     def logits(
         self,

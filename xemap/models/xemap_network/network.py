@@ -25,9 +25,8 @@ from typing import Any
 import torch
 
 from xemap.models.base import ReferringModel
-from xemap.models.sources import load_tokenizer
 from xemap.models.xemap_network.config import XeMapConfig
-from xemap.models.xemap_network.encoders import ImageEncoder, TextEncoder
+from xemap.models.xemap_network.encoders import ImageEncoder
 from xemap.models.xemap_network.fusion import FusionEncoder
 from xemap.models.xemap_network.hmsa import HMSAHead
 from xemap.models.xemap_network.loss import map_loss
@@ -98,7 +97,7 @@ class XeMapNetwork(ReferringModel):
             raise ValueError(f"config must be an XeMapConfig, got {type(config).__name__}")
         config = XeMapConfig.from_dict(config.to_dict())  # a private, validated copy
         self.config = config
-        self.text_encoder = TextEncoder(config, load_pretrained=load_pretrained)
+        self._build_text(load_pretrained, tokenizer)
         self.image_encoder = ImageEncoder(config, load_pretrained=load_pretrained)
         self.fusion = FusionEncoder(
             config,
@@ -106,18 +105,6 @@ class XeMapNetwork(ReferringModel):
             image_channels=self.image_encoder.channels,
         )
         self.head = HMSAHead(config.pooling)
-        # record the built text encoder so a saved network rebuilds without its directory
-        config.text_config = self.text_encoder.architecture()
-        tok_name = tokenizer if tokenizer is not None else config.tokenizer
-        if tok_name is None:
-            tok_name = config.text_encoder if config.text_encoder is not None else "minilm"
-        self.tokenizer = load_tokenizer(str(tok_name))
-        vocab = self.text_encoder.model.config.vocab_size
-        if len(self.tokenizer) > vocab:
-            raise ValueError(
-                f"tokenizer {tok_name!r} has {len(self.tokenizer)} tokens, more than the text "
-                f"encoder's vocab_size={vocab}"
-            )
         self.load_report = None
         if load_pretrained and config.grounding_dino is not None:
             from xemap.models.xemap_network.checkpoints import load_grounding_dino
