@@ -43,18 +43,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import selo_metrics
     from selo_metrics import metrics as m
-    from selo_metrics._kernels import num_threads, peaks, run_chunks
+    from selo_metrics._kernels import num_threads, peaks
     from selo_metrics._kernels.box import box_filter_passes
     from selo_metrics._kernels.labels import component_moments, extract_runs
     from selo_metrics._kernels.maxfilter import peak_flags, vertical_max
-    from selo_metrics._kernels.sums import sums_plan
+    from selo_metrics._kernels.sums import masked_sums
     from selo_metrics._workspace import map_buffers
     from selo_metrics.raster import gt_mask_rows
-
-    def _rsu_sums(values, mask, rows, threads):
-        plan = sums_plan(values, mask, threads, rows=rows)
-        run_chunks(plan.run, len(plan.starts), min_chunk=1, threads=threads)
-        return plan.result()
 
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_metrics import make_case
@@ -81,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         mask = map_buffers(gray.shape)[0]
         rows = timed("GT mask (its rows only)", gt_mask_rows, pl, mask)
-        timed("Rsu sums (exact, numpy's order)", _rsu_sums, gray, mask, rows, nt)
+        timed("Rsu sums (exact, numpy's order)", masked_sums, gray, mask, rows)
         del mask
         h, w = gray.shape
         maxima = np.empty((-(-h // peaks.BLOCK), -(-w // peaks.BLOCK)), np.uint8)

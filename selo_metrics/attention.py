@@ -76,12 +76,17 @@ def peak_components(
     maxima = np.empty((-(-h // BLOCK), -(-w // BLOCK)), np.uint8) if blocks else None
     smooth, spare = box_filter_passes(gray, box_size, box_passes, nthreads,
                                       map_buffers(gray.shape), maxima, BLOCK)
-    runs = None
-    if blocks:
-        runs = block_peak_runs(smooth, max_window, nthreads, BLOCK, maxima)
+    runs = block_peak_runs(smooth, max_window, nthreads, BLOCK, maxima) if blocks else None
+    return components(smooth, spare, max_window, nthreads, runs)
+
+
+def components(smooth: np.ndarray, spare: np.ndarray, max_window: int, nthreads: int,
+               runs: tuple | None = None) -> PeakComponents:
+    """The peak components of a smoothed map, from its peak runs if the block search found
+    them (``runs``), else from the full running maximum, written into ``spare``."""
     if runs is None:  # small maps or windows, contrived maps: the full running maximum
         vertical_max(smooth, spare, max_window, nthreads)
-        per_row = np.empty(gray.shape[0], np.int64)
+        per_row = np.empty(smooth.shape[0], np.int64)
         peak_flags(smooth, spare, max_window, per_row, nthreads)
         runs = extract_runs(spare, per_row, nthreads)
     count, sum_row, sum_col = component_moments(*runs)

@@ -22,7 +22,7 @@ from .conventions import Convention, resolve_convention
 from .errors import SeLoInputError
 from .geometry import PolygonsLike, as_polygons, check_polygons_in_map, gt_regions
 from .maps import SeLoMap, as_map
-from .raster import gt_mask
+from .raster import gt_mask_rows
 from .side_by_side import rsu_sums_and_peaks
 
 __all__ = ["SeLoResult", "attention_centers", "evaluate", "ras", "rda", "rmi", "rsu"]
@@ -134,10 +134,10 @@ def _prepare(
 def _rsu(
     conv: Convention, m: SeLoMap, polys: list[np.ndarray], sample_id: object
 ) -> tuple[float, int]:
-    h, w = m.gray.shape
-    mask = gt_mask(polys, (h, w), convention=_gt_fill(conv), out=map_buffers((h, w))[0])
+    mask = map_buffers(m.gray.shape)[0]
+    rows = gt_mask_rows(polys, mask, convention=_gt_fill(conv))
     # np.sum(prob * mask) and np.sum(prob) bit for bit (numpy's pairwise order), as official
-    return _rsu_value(conv, m, masked_sums(_values(m), mask), sample_id)
+    return _rsu_value(conv, m, masked_sums(_values(m), mask, rows), sample_id)
 
 
 def _check_area(area: int, shape: tuple[int, int], sample_id: object) -> None:

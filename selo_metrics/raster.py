@@ -138,7 +138,7 @@ def gt_mask(
             raise ValueError(f"out must be a uint8 array of shape {(height, width)}")
         mask = out
         mask.fill(0)
-    _fill(polygons, mask, convention, 0, height)
+    _fill(mask, *_concat(polygons), convention, 0, height)
     return mask
 
 
@@ -169,7 +169,7 @@ def gt_mask_rows(
     if out.dtype != np.uint8 or not out.flags.c_contiguous:
         raise ValueError("out must be a C-contiguous uint8 array")
     r0 = r1 = 0
-    vertices = _concat(polygons)[0]
+    vertices, offsets = _concat(polygons)
     if vertices.size and np.isfinite(vertices).all():
         # both fills set pixels only in rows between the lowest and the highest vertex
         ys = vertices[:, 1]
@@ -177,7 +177,7 @@ def gt_mask_rows(
         r1 = int(min(max(np.floor(ys.max()) + 2, r0), height))
     flat = out.reshape(-1)
     flat[max(0, r0 * width - MARGIN) : min(flat.size, r1 * width + MARGIN)] = 0
-    _fill(polygons, out, convention, r0, r1)
+    _fill(out, vertices, offsets, convention, r0, r1)
     return r0, r1
 
 
@@ -190,12 +190,12 @@ def _checked(shape: tuple[int, ...], convention: str) -> tuple[int, int]:
     return height, width
 
 
-def _fill(polygons: Sequence[np.ndarray], mask: np.ndarray, convention: str, r0: int, r1: int
-          ) -> None:
-    # fill the polygons into the cleared mask (they set no pixel outside rows r0 .. r1 - 1)
-    if mask.size == 0 or len(polygons) == 0:
+def _fill(mask: np.ndarray, vertices: np.ndarray, offsets: np.ndarray, convention: str,
+          r0: int, r1: int) -> None:
+    # fill the polygons (_concat) into the cleared mask; they set no pixel outside rows
+    # r0 .. r1 - 1
+    if mask.size == 0 or offsets.shape[0] == 1:  # an empty map, no polygon
         return
-    vertices, offsets = _concat(polygons)
     if not np.isfinite(vertices).all():
         raise SeLoInputError("polygon vertices must be finite")
     if convention == "slm":

@@ -22,12 +22,10 @@ import numpy as np
 
 from ._kernels import Jobs, num_threads
 from ._kernels.box import box_tile_jobs
-from ._kernels.labels import component_moments, extract_runs
-from ._kernels.maxfilter import peak_flags, vertical_max
 from ._kernels.peaks import BLOCK, block_peak_runs, usable
 from ._kernels.sums import sums_plan
 from ._workspace import map_buffers
-from .attention import PeakComponents
+from .attention import PeakComponents, components
 from .raster import gt_mask_rows
 
 __all__ = ["rsu_sums_and_peaks"]
@@ -116,12 +114,6 @@ def rsu_sums_and_peaks(
     for job in tiles:
         jobs.add(functools.partial(tile, job))
     jobs.run()
-    runs = found.get("runs")
-    if runs is None:  # small maps or windows, contrived maps: the full running maximum
-        spare = mask  # the Rsu sums are done with it
-        vertical_max(smooth, spare, max_window, nthreads)
-        per_row = np.empty(h, np.int64)
-        peak_flags(smooth, spare, max_window, per_row, nthreads)
-        runs = extract_runs(spare, per_row, nthreads)
-    count, sum_row, sum_col = component_moments(*runs)
-    return found["sums"].result(), PeakComponents(count, sum_row, sum_col)
+    # the fallback's running maximum goes to the mask's buffer: the Rsu sums are done with it
+    comps = components(smooth, mask, max_window, nthreads, found.get("runs"))
+    return found["sums"].result(), comps

@@ -129,12 +129,13 @@ def sums_plan(values: np.ndarray, mask: np.ndarray, threads: int,
                     starts, lengths, layouts(lengths), np.empty((len(nodes), 2), np.float64))
 
 
-def masked_sums(values: np.ndarray, mask: np.ndarray) -> tuple[int, float, float]:
+def masked_sums(values: np.ndarray, mask: np.ndarray, rows: tuple[int, int] | None = None
+                ) -> tuple[int, float, float]:
     """``(area, np.sum(prob * mask), np.sum(prob))``, the last two bit for bit as numpy.
 
     ``prob`` is ``values / 255.0`` for a uint8 map and ``values`` for a float64 map;
     ``mask`` is a uint8 0/1 array of the same 2-D shape (both C-contiguous). No float64 copy
-    of the map is made.
+    of the map is made. ``rows``: the GT lies in these rows only (:func:`sums_plan`).
 
     Examples
     --------
@@ -144,10 +145,11 @@ def masked_sums(values: np.ndarray, mask: np.ndarray) -> tuple[int, float, float
     >>> area, bool(s_in == np.sum(g / 255.0 * m)), bool(s_all == np.sum(g / 255.0))
     (3, True, True)
     """
-    h = mask.shape[0]
-    counts = np.empty(h, np.int64)
-    run_chunks(_mask_rows, h, mask, counts)
     threads = num_threads()
-    plan = sums_plan(values, mask, threads, counts)
+    counts = None
+    if rows is None:
+        counts = np.empty(mask.shape[0], np.int64)
+        run_chunks(_mask_rows, mask.shape[0], mask, counts)
+    plan = sums_plan(values, mask, threads, counts, rows)
     run_chunks(plan.run, len(plan.starts), min_chunk=1, threads=threads)
     return plan.result()

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selo_metrics._kernels import Jobs
-from selo_metrics._kernels.sums import sums_plan
+from selo_metrics._kernels.sums import masked_sums, sums_plan
 from selo_metrics._reference.filters import peak_components_ref
 from selo_metrics._workspace import map_buffers
 from selo_metrics.raster import MARGIN, gt_mask, gt_mask_rows
@@ -59,6 +59,7 @@ def test_the_gt_rows_mask_is_the_full_mask_where_the_sums_read_it(case):
         plan = sums_plan(values, out, threads, rows=(r0, r1))
         plan.run(0, len(plan.starts))
         assert plan.result() == _numpy_sums(values, full)
+    assert masked_sums(values, out, (r0, r1)) == _numpy_sums(values, full)
 
 
 @functools.cache
