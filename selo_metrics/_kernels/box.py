@@ -16,10 +16,11 @@ window and subtracts the row leaving it. A tile's rings stay in the core's cache
 goes through memory once, not once per pass. The row kernels are in
 :mod:`selo_metrics._kernels.boxrows`.
 
-Horizontal sums: the row, widened to 16 bits with its reflected borders, then chained sums
-of 2-5 shifted copies when ``k`` factors into 2..5 (``50 = 5 * 5 * 2``: three loops), else
-log-step partial sums. Every inner loop indexes pre-sliced views with the bare loop
-variable, which is what lets LLVM vectorise them (an ``a[i + s]`` index defeats it).
+Horizontal sums: the row, widened to 16 bits with its reflected borders, then the difference
+of its prefix sums ``k`` apart (:mod:`selo_metrics._kernels.scan`: the prefix sums scanned in
+SIMD registers, modulo ``2**16``, exact for ``k <= 257``). Every inner loop indexes
+pre-sliced views with the bare loop variable, which is what lets LLVM vectorise them (an
+``a[i + s]`` index defeats it).
 
 The rounding runs in float32 when :func:`float32_rounding_is_exact` proves, over every
 possible window sum, that it equals the float64 ``rint(S * (1.0 / k**2))``; float64 otherwise.
@@ -43,7 +44,6 @@ __all__ = [
     "box_filter_u8",
     "box_tile_jobs",
     "float32_rounding_is_exact",
-    "small_factors",
 ]
 
 TILE = 3072  # output columns per tile: the 5 stages' rings of a tile fit a 2 MB L2 cache
@@ -64,7 +64,7 @@ def _span(lo, hi, k, n):
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _box_block(src, dst, k, passes, factors, scale, single, maxima, block, r0, r1, c0, c1):
+def _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1):
     # all passes over the output block rows r0..r1-1, columns c0..c1-1: the geometry of each
     # stage, its work rows, then the row pipeline. geo[:, s + 1] is what stage s emits:
     # rows geo[0] .. geo[1] - 1, columns geo[2] .. geo[3] - 1; geo[:, 0] is what it reads.
@@ -99,25 +99,21 @@ def _box_block(src, dst, k, passes, factors, scale, single, maxima, block, r0, r
         mids[s, 0] = m0
         mids[s, 1] = max(m0, min(L, w - lo))
         mids[s, 2] = co0[s] - lo  # where the previous stage's row starts in e16
-    nlev = 3
-    if factors.shape[0] == 0:
-        nlev = 1
-        while (1 << nlev) <= k:
-            nlev += 1
-    lev = np.empty((nlev, padded(emax) + 2 * PAD), np.uint16)
+    # the extended row and its prefix sums: whole registers are read and written past emax
+    ext = np.empty((2, padded(emax) + 2 * PAD), np.uint16)
     rings = np.empty((P, R, padded(wmax)), np.uint16)
     colsums = np.empty((P, padded(wmax)), np.int32)
     cur = np.empty((2, P), np.int64)
     acc = np.empty(padded(wmax), np.uint8)  # running block maxima of the last pass's rows
-    work = (lev, rings, colsums, cur, acc)
-    pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, work, maxima, block)
+    work = (ext, rings, colsums, cur, acc)
+    pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, block)
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _box_blocks(src, dst, k, passes, factors, scale, single, maxima, block, blocks, b0, b1):
+def _box_blocks(src, dst, k, passes, scale, single, maxima, block, blocks, b0, b1):
     for b in range(b0, b1):
         r0, r1, c0, c1 = blocks[b, 0], blocks[b, 1], blocks[b, 2], blocks[b, 3]
-        _box_block(src, dst, k, passes, factors, scale, single, maxima, block, r0, r1, c0, c1)
+        _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1)
 
 
 def _plan(h: int, w: int, nthreads: int, align: int = 1) -> np.ndarray:
@@ -138,11 +134,10 @@ def _plan(h: int, w: int, nthreads: int, align: int = 1) -> np.ndarray:
     return np.array(blocks, dtype=np.int64)
 
 
-def box_filter_u8(src, dst, k, factors, scale, single, nthreads, passes=1, maxima=None, block=0):
+def box_filter_u8(src, dst, k, scale, single, nthreads, passes=1, maxima=None, block=0):
     """``passes`` k x k mean-filter passes ``src -> dst`` (uint8, same shape, distinct arrays).
 
-    ``factors`` is :func:`small_factors` of ``k`` (empty: log-step sums); ``scale`` is
-    ``1 / k**2``; ``single`` rounds in float32 (only where
+    ``k <= 257``; ``scale`` is ``1 / k**2``; ``single`` rounds in float32 (only where
     :func:`float32_rounding_is_exact`), else float64. With ``maxima`` (uint8, one entry per
     ``block x block`` block of the map, edge blocks clipped) the last pass also stores the
     maximum of each block of the result there. The tiles run on ``nthreads`` threads
@@ -151,7 +146,7 @@ def box_filter_u8(src, dst, k, factors, scale, single, nthreads, passes=1, maxim
     if maxima is None:
         maxima, block = np.zeros((0, 0), np.uint8), 0
     blocks = _plan(src.shape[0], src.shape[1], nthreads, max(block, 1))
-    args = (src, dst, k, passes, factors, scale, single, maxima, block, blocks)
+    args = (src, dst, k, passes, scale, single, maxima, block, blocks)
     run_chunks(_box_blocks, blocks.shape[0], *args, min_chunk=1, threads=nthreads)
 
 
@@ -183,26 +178,9 @@ def box_tile_jobs(gray, dst, k, passes, nthreads, maxima=None, block=32) -> list
     if maxima is None:
         maxima, block = np.zeros((0, 0), np.uint8), 0
     blocks = _plan(gray.shape[0], gray.shape[1], nthreads, max(block, 1))
-    args = (gray, dst, k, passes, small_factors(k), 1.0 / (k * k), float32_rounding_is_exact(k),
-            maxima, block, blocks)
+    args = (gray, dst, k, passes, 1.0 / (k * k), float32_rounding_is_exact(k), maxima, block,
+            blocks)
     return [functools.partial(_box_blocks, *args, b, b + 1) for b in range(blocks.shape[0])]
-
-
-def small_factors(k: int) -> np.ndarray:
-    """``k`` as a product of factors in 2..5 (largest first), or empty when there is none.
-
-    Examples
-    --------
-    >>> small_factors(50).tolist(), small_factors(49).tolist()
-    ([5, 5, 2], [])
-    """
-    out = []
-    rest = k
-    for f in (5, 4, 3, 2):
-        while rest % f == 0 and rest > 1:
-            out.append(f)
-            rest //= f
-    return np.array(out if rest == 1 else [], dtype=np.int64)
 
 
 @functools.cache
@@ -247,5 +225,5 @@ def box_filter_passes(
             maxima[...] = block_max(a, block, nthreads)
         return a, b
     scale, single = 1.0 / (k * k), float32_rounding_is_exact(k)
-    box_filter_u8(gray, a, k, small_factors(k), scale, single, nthreads, passes, maxima, block)
+    box_filter_u8(gray, a, k, scale, single, nthreads, passes, maxima, block)
     return a, b

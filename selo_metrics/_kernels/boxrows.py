@@ -1,6 +1,7 @@
-"""Row kernels of the box-filter pipeline (:mod:`selo_metrics._kernels.box`): horizontal
-window sums of one extended row, the rounding of a stage's output row, and the event loop
-that pushes rows through the stages of one block.
+"""Row kernels of the box-filter pipeline (:mod:`selo_metrics._kernels.box`): the extended
+row of a stage (its reflected borders), the rounding of a stage's output row, and the event
+loop that pushes rows through the stages of one block. The horizontal window sums of an
+extended row are :func:`selo_metrics._kernels.scan.window_sums`.
 
 They allocate nothing and run without numba's reference counting (``_nrt=False``): every
 row view a loop takes would otherwise cost two atomic updates of a shared counter, more than
@@ -17,6 +18,7 @@ import numpy as np
 
 from . import CACHE
 from .borders import reflect101
+from .scan import window_sums
 from .vector import wide_vectors
 
 __all__ = ["PAD", "padded", "pipeline"]
@@ -31,84 +33,6 @@ PAD = 128
 def padded(n):
     """``n`` rounded up to a multiple of :data:`PAD`."""
     return (n + PAD - 1) // PAD * PAD
-
-
-@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
-def _shifted_sum(o, a, s, f):
-    # o[i] = sum of a[i + t*s] for t < f (f in 2..5), one vectorisable loop per arity
-    n = o.shape[0]
-    a0 = a[0:n]
-    a1 = a[s : s + n]
-    if f == 2:
-        for i in range(n):
-            o[i] = a0[i] + a1[i]
-    elif f == 3:
-        a2 = a[2 * s : 2 * s + n]
-        for i in range(n):
-            o[i] = a0[i] + a1[i] + a2[i]
-    elif f == 4:
-        a2 = a[2 * s : 2 * s + n]
-        a3 = a[3 * s : 3 * s + n]
-        for i in range(n):
-            o[i] = a0[i] + a1[i] + a2[i] + a3[i]
-    else:
-        a2 = a[2 * s : 2 * s + n]
-        a3 = a[3 * s : 3 * s + n]
-        a4 = a[4 * s : 4 * s + n]
-        for i in range(n):
-            o[i] = a0[i] + a1[i] + a2[i] + a3[i] + a4[i]
-
-
-@numba.njit(cache=CACHE, nogil=True, _nrt=False)
-def _levels(lev, k, factors, out):
-    # out[i] = sum of lev[0][i .. i + k - 1] (lev[0]: the extended row, 16 bits). With
-    # k = f1 f2 ... (each f in 2..5) level j+1 sums f shifted copies of level j (ping-pong
-    # in lev[1], lev[2]); otherwise log-step partial sums, lev[j][i] = sum of 2**j samples.
-    wide_vectors()
-    n = out.shape[0]
-    L = n + k - 1
-    nf = factors.shape[0]
-    if k == 1:
-        o1 = lev[0][:n]
-        for i in range(n):
-            out[i] = o1[i]
-        return
-    if nf > 0:
-        span = 1
-        cur = 0
-        for j in range(nf):
-            f = factors[j]
-            if j == nf - 1:
-                _shifted_sum(out, lev[cur], span, f)
-            else:
-                nxt = 1 if cur != 1 else 2
-                _shifted_sum(lev[nxt][: padded(L - span * f + 1)], lev[cur], span, f)
-                cur = nxt
-            span *= f
-        return
-    nlev = lev.shape[0]
-    s = 1
-    for j in range(1, nlev):
-        m = padded(L - 2 * s + 1)
-        a = lev[j - 1][:m]
-        a2 = lev[j - 1][s : s + m]
-        b = lev[j][:m]
-        for i in range(m):
-            b[i] = a[i] + a2[i]
-        s *= 2
-    first = True
-    pos = 0
-    for j in range(nlev - 1, -1, -1):
-        if (k >> j) & 1:
-            a = lev[j][pos : pos + n]
-            if first:
-                for x in range(n):
-                    out[x] = a[x]
-                first = False
-            else:
-                for x in range(n):
-                    out[x] = out[x] + a[x]
-            pos += 1 << j
 
 
 @numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
@@ -153,8 +77,8 @@ def _window_top(y, before, after, n):
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def _emit(ring, colsum, y, first, before, after, h, out, scale, single):
     # output row y of one stage: update the running column sums, round them into out
-    # (uint8, or uint16 when it feeds the next stage). The difference of the entering and
-    # leaving rows fits int16 and is widened once.
+    # (uint8, or uint16 when it feeds the next stage). For k <= 128 the difference of the
+    # entering and leaving rows fits int16 (|a - b| <= 255 k) and is widened once.
     wide_vectors()
     n = out.shape[0]
     R = ring.shape[0]
@@ -171,6 +95,10 @@ def _emit(ring, colsum, y, first, before, after, h, out, scale, single):
     else:
         a = ring[reflect101(y + after, h) % R][:n]
         b = ring[reflect101(y - 1 - before, h) % R][:n]
+        if before + after >= 128:  # k > 128: a - b may not fit int16; add it in 32 bits
+            for x in range(n):
+                c[x] += np.int32(a[x]) - np.int32(b[x])
+            b = a
     if single:
         s32 = np.float32(scale)
         for x in range(n):
@@ -207,17 +135,18 @@ def _block_maxima(row, acc, maxima, y, c0, B, h):
 
 
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
-def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, work, maxima, B):
+def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
     """Push the rows of one block through its stages (see :mod:`selo_metrics._kernels.box`).
 
     ``geo[0:2, s]`` / ``geo[2:4, s]``: the rows / columns stage ``s - 1`` emits (index 0: the
     source rows and columns the block reads); ``xmaps[s]``, ``mids[s]``: the extended row of
     stage ``s`` (border index map; middle ``[m0, m1)``; where the previous row starts);
-    ``work``: the stages' work rows ``(lev, rings, colsums, cur, acc)``. With ``B > 0`` the
+    ``work``: the stages' work rows ``(ext, rings, colsums, cur, acc)`` (``ext[0]``: the
+    extended row, ``ext[1]``: its prefix sums). With ``B > 0`` the
     maxima of the result's ``B x B`` blocks go to ``maxima`` (block edges on B multiples).
     """
     wide_vectors()
-    lev, rings, colsums, cur, acc = work
+    ext, rings, colsums, cur, acc = work
     h = src.shape[0]
     P = rings.shape[0]
     R = rings.shape[1]
@@ -231,7 +160,7 @@ def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, work, maxima
     for s in range(P):
         nin[s] = ro0[s]
         nout[s] = ro0[s + 1]
-    e16 = lev[0]
+    e16 = ext[0]
     while True:
         emitted = False
         s = P - 1
@@ -252,7 +181,7 @@ def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, work, maxima
                     out16 = e16[at : at + padded(n)]
                     _emit(rings[s], colsums[s], y, first, before, after, h, out16, scale, single)
                     _fill_borders(e16, xmaps[s + 1], mids[s + 1, 0], mids[s + 1, 1], n2 + k - 1)
-                    _levels(lev, k, factors, rings[s + 1, y % R, : padded(n2)])
+                    window_sums(e16, ext[1], k, rings[s + 1, y % R, : padded(n2)])
                     nin[s + 1] = y + 1
                 nout[s] = y + 1
                 emitted = True
@@ -265,5 +194,5 @@ def pipeline(src, dst, k, factors, scale, single, geo, xmaps, mids, work, maxima
             n = co1[1] - co0[1]
             row = src[r, co0[0] : co1[0]]
             _extend_src(row, e16, xmaps[0], mids[0, 0], mids[0, 1], n + k - 1)
-            _levels(lev, k, factors, rings[0, r % R, : padded(n)])
+            window_sums(e16, ext[1], k, rings[0, r % R, : padded(n)])
             nin[0] = r + 1
