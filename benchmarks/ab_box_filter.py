@@ -1,0 +1,101 @@
+"""The box filter x5 of two revisions of this repository, timed in alternating processes.
+
+Usage::
+
+    python benchmarks/ab_box_filter.py --old c1f7555 [--new HEAD] [--pairs 5] [--size 10000]
+
+A kernel change of a few percent is below this shared machine's noise between two runs
+minutes apart, so the two versions run by turns: each revision is exported (``git
+archive``) to a temporary directory with its own numba cache, compiled once, and then
+``--pairs`` times each one runs in a fresh process, one thread, and prints the best of
+``--repeat`` calls of ``box_filter_passes(gray, 50, 5, 1)`` in CPU time of the thread, with
+a CRC of the result: the two revisions must give the same bytes. The map is the benchmark's
+focused synthetic map (``selo_metrics.data.synthetic_map``) of ``--size`` squared pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import json, os, sys, time, zlib
+os.environ["SELO_NUM_THREADS"] = "1"
+from selo_metrics._kernels.box import box_filter_passes
+from selo_metrics.data import synthetic_map
+n, repeat = int(sys.argv[1]), int(sys.argv[2])
+gt = [[n * 0.3, n * 0.3], [n * 0.5, n * 0.3], [n * 0.5, n * 0.5], [n * 0.3, n * 0.5]]
+gray = synthetic_map((n, n), [gt], kind="focused", seed=3)
+out = box_filter_passes(gray, 50, 5, 1)[0]
+best = float("inf")
+for _ in range(repeat):
+    t = time.thread_time()
+    out = box_filter_passes(gray, 50, 5, 1)[0]
+    best = min(best, time.thread_time() - t)
+print(json.dumps({"ms": best * 1e3, "crc": zlib.crc32(out.tobytes())}))
+"""
+
+
+def export(rev: str, into: Path) -> Path:
+    """The package of revision ``rev`` in ``into`` (``git archive``), with a numba cache."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "selo_metrics"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    (into / "numba_cache").mkdir()
+    return into
+
+
+def run(tree: Path, size: int, repeat: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(tree / "numba_cache"))
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(size), str(repeat)], env=env,
+                          capture_output=True, text=True, cwd=tree)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--old", required=True, help="git revision of the baseline")
+    p.add_argument("--new", default="HEAD", help="git revision to compare (default HEAD)")
+    p.add_argument("--pairs", type=int, default=5)
+    p.add_argument("--size", type=int, default=10000)
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {name: export(rev, Path(tmp) / name)
+                 for name, rev in (("old", args.old), ("new", args.new))}
+        for tree in trees.values():  # compile (and cache) once, untimed
+            run(tree, 256, 1)
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        crcs = set()
+        print(f"box filter x5, {args.size} x {args.size}, one thread, CPU ms (best of "
+              f"{args.repeat}); load average {os.getloadavg()[0]:.2f}")
+        for i in range(args.pairs):
+            row = []
+            for name in ("old", "new"):
+                r = run(trees[name], args.size, args.repeat)
+                times[name].append(r["ms"])
+                crcs.add(r["crc"])
+                row.append(f"{name} {r['ms']:7.1f}")
+            print(f"pair {i + 1}: " + "   ".join(row)
+                  + f"   new/old {times['new'][-1] / times['old'][-1]:.3f}")
+        wins = sum(n < o for n, o in zip(times["new"], times["old"], strict=True))
+        same = "identical" if len(crcs) == 1 else "DIFFER"
+        print(f"old ({args.old}) {min(times['old']):.1f}-{max(times['old']):.1f} ms, new "
+              f"({args.new}) {min(times['new']):.1f}-{max(times['new']):.1f} ms; new faster "
+              f"in {wins} of {args.pairs} pairs; results {same}; load average "
+              f"{os.getloadavg()[0]:.2f}")
+        return 0 if len(crcs) == 1 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
