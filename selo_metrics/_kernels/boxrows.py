@@ -19,7 +19,7 @@ import numpy as np
 from . import CACHE
 from .borders import reflect101
 from .scan import window_sums
-from .vector import wide_vectors
+from .vector import prefetch_write, wide_vectors
 
 __all__ = ["PAD", "padded", "pipeline"]
 
@@ -27,6 +27,10 @@ __all__ = ["PAD", "padded", "pipeline"]
 # LLVM's remainder loops (scalar, up to a hundred cycles each, seven loops per stage and row);
 # the extra lanes compute garbage past the row's end that no valid output reads.
 PAD = 128
+# The last stage writes its rows into the result map, whose rows lie a map's width apart and
+# are not in any cache: before emitting row y, the lines of row y + AHEAD are prefetched for
+# writing, so the stores do not wait for memory (measured in docs/performance.md).
+AHEAD = 2
 
 
 @numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
@@ -169,6 +173,10 @@ def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
             if y < ro1[s + 1] and _window_top(y, before, after, h) < nin[s]:
                 first = y == ro0[s + 1]
                 if s == P - 1:
+                    if y + AHEAD < ro1[P]:
+                        ahead = dst[y + AHEAD, c0:c1]
+                        for i in range(0, c1 - c0, 64):
+                            prefetch_write(ahead, i)
                     out = dst[y, c0:c1]
                     _emit(rings[s], colsums[s], y, first, before, after, h, out, scale, single)
                     if B > 0:
