@@ -16,9 +16,9 @@ with AVX-512 a register is one zmm register; elsewhere LLVM splits it into two o
 narrower ones, with the same result. Integer lanes wrap the same at any width, so the result
 is exact everywhere.
 
-Measured against the former chained sums of 5, 5 and 2 shifted copies for ``k = 50`` (see
-docs/performance.md): the five box passes at 10000 x 10000 in 191-217 ms of one thread's CPU
-against 216-258 ms.
+Measured against the former chained sums of 5, 5 and 2 shifted copies for ``k = 50``
+(``benchmarks/ab_box_filter.py``, see docs/performance.md): the five box passes at 10000 x
+10000 in 175-188 ms of one thread's CPU against 210-223 ms, the same bytes.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ def _shifted_up(builder, v, s):
 @intrinsic
 def _scan(typingctx, a, p, n):
     # the IR of prefix_sums_u16 (numba can call an intrinsic from compiled code only)
+    # contiguous 1-D uint16 arrays only: the IR steps through them by address
     if not (isinstance(a, types.Array) and isinstance(p, types.Array)
-            and a.dtype == types.uint16 and p.dtype == types.uint16
+            and (a.ndim, a.layout, a.dtype) == (1, "C", types.uint16)
+            and (p.ndim, p.layout, p.dtype) == (1, "C", types.uint16)
             and isinstance(n, types.Integer)):
         return None
 

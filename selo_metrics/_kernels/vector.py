@@ -45,7 +45,7 @@ def wide_vectors(typingctx):
 def prefetch_write(typingctx, arr, i):
     """Prefetch the cache line holding ``arr[i]`` (a 1-D array) into every cache level, for
     writing; no bounds are checked, and a line past the array is a harmless hint."""
-    if not (isinstance(arr, types.Array) and isinstance(i, types.Integer)):
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(i, types.Integer)):
         return None
 
     def codegen(context, builder, signature, args):
