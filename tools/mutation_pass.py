@@ -28,6 +28,7 @@ from pathlib import Path
 T = "tests/selo_metrics/"
 METRIC_TESTS = [T + "test_conformance.py", T + "test_invariants.py"]
 KERNEL_TESTS = [T + "test_kernels.py"]
+BOX_TESTS = [T + "test_kernels.py", T + "test_box_pipeline.py", T + "test_scan.py"]
 SUMS_TESTS = [T + "test_kernels.py", T + "test_conformance.py", T + "test_compat.py"]
 ACC_TESTS = [T + "test_accumulate.py", T + "test_cli_report.py"]
 IO_TESTS = [T + "test_io.py", T + "test_io_gamma.py"]
@@ -73,9 +74,20 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("selo_metrics/_kernels/box.py",
      "fast = np.rint(s.astype(np.float32) * np.float32(1.0 / (k * k)))",
      "fast = np.rint(s.astype(np.float64) * np.float32(1.0 / (k * k)))", KERNEL_TESTS),
-    ("selo_metrics/_kernels/box.py",
-     "out[x] = np.uint8(np.int32(np.rint(np.float64(colsum[x]) * scale)))",
-     "out[x] = np.uint8(np.int32(np.float64(colsum[x]) * scale + 0.5))", KERNEL_TESTS),
+    ("selo_metrics/_kernels/boxrows.py",
+     "out[x] = np.int32(np.rint(np.float64(v) * scale))",
+     "out[x] = np.int32(np.float64(v) * scale + 0.5)", BOX_TESTS),
+    ("selo_metrics/_kernels/boxrows.py",
+     "out[x] = np.int32(np.rint(np.float32(v) * s32))",
+     "out[x] = np.int32(np.float32(v) * s32 + np.float32(0.5))", BOX_TESTS),
+    ("selo_metrics/_kernels/boxrows.py", "if before + after >= 128:", "if before + after >= 129:",
+     BOX_TESTS),
+    ("selo_metrics/_kernels/boxrows.py", "b = ring[reflect101(y - 1 - before, h) % R][:n]",
+     "b = ring[reflect101(y - before, h) % R][:n]", BOX_TESTS),
+    ("selo_metrics/_kernels/scan.py", "v = builder.add(v, builder.load(total))",
+     "v = builder.add(v, ir.Constant(_VEC, None))", BOX_TESTS),
+    ("selo_metrics/_kernels/scan.py", "    hi = p[k : k + n]", "    hi = p[k - 1 : k - 1 + n]",
+     BOX_TESTS),
     ("selo_metrics/_kernels/borders.py", "i = 2 * n - 2 - i", "i = 2 * n - 1 - i",
      KERNEL_TESTS),
     ("selo_metrics/_kernels/borders.py", "        i = p - 1 - i", "        i = p - i",
