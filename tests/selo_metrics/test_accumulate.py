@@ -162,3 +162,16 @@ def test_failures_are_listed_in_sample_order_whatever_the_arrival_order():
     failures = acc.compute()["failures"]
     assert [f["id"] for f in failures] == ["s0", "s1", "s3", "s5", "late2", "late5"]
     assert [r["id"] for r in acc.rows] == ["s0", "s1", "s2", "s3", "s5", "late2", "late5"]
+
+
+def test_attribute_values_are_grouped_under_json_spellings():
+    """Booleans as ``"true"`` / ``"false"`` (as samples.jsonl spells them), a missing or NaN
+    value as ``"null"``, anything else as ``str``."""
+    from selo_metrics.report import summarize
+
+    base = {"rsu": 0.5, "ras": 0.5, "rda": 0.5, "rmi": 0.5, "seconds": 1.0}
+    rows = [dict(base, index=i, id=f"s{i}", hop=v)
+            for i, v in enumerate([True, False, None, float("nan"), 2, "DIOR"])]
+    groups = summarize(rows, attributes=["hop"])["by_attribute"]["hop"]
+    assert sorted(groups) == ["2", "DIOR", "false", "null", "true"]
+    assert groups["null"]["count"] == 2

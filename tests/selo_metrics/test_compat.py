@@ -271,3 +271,14 @@ def test_evaluate_is_the_official_to_the_last_bit_with_several_centres(tmp_path)
         got = ours.evaluate(path, polys)
         assert len(ours.last_result.attention_centers) >= 2
         assert got == official().evaluate(path, polys)
+
+
+def test_the_printed_offsets_keep_a_centre_exactly_at_the_radius():
+    """The official ``offsets`` (printed with ``visual=True``) keep the centres with
+    ``d <= r`` (METRICS.md, Ras): a centre at exactly the radius counts."""
+    from selo_metrics.compat import _official_offsets
+
+    # distances 50 (= r) and 30 from (100, 100): both kept, mean 40; 60 is dropped
+    assert _official_offsets([(100, 100, 50)], [[150, 100], [100, 130], [160, 100]]) == [40.0]
+    assert _official_offsets([(100, 100, 50)], [[160, 100]]) == [50]  # none kept: r itself
+    assert _official_offsets([(100, 100, 50), (0, 0, 7)], []) == [50]  # no centre at all

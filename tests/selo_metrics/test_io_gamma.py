@@ -40,3 +40,15 @@ def test_png_gamma_matches_opencv(colour_png, tmp_path, gamma):
     path.write_bytes(_png_with_chunk(colour_png, b"gAMA", struct.pack(">I", gamma)))
     want = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     np.testing.assert_array_equal(read_map(path), want)
+
+
+def test_the_file_gamma_is_the_chunks_integer():
+    """Pillow hands the gAMA chunk's integer ``g`` back as ``g / 100000.0``; libpng works with
+    ``g`` itself. For some ``g`` the float times 100000 falls just below the integer (1011 ->
+    1010.99..., 57000 -> 56999.99...), so truncating it would take another gamma."""
+    from selo_metrics._png_gamma import _png_file_gamma
+
+    assert [_png_file_gamma({"gamma": g / 100000.0}) for g in range(1, 300001)] == list(
+        range(1, 300001))
+    assert _png_file_gamma({}) == 0
+    assert _png_file_gamma({"gamma": 0.7, "srgb": 0}) == 45455  # sRGB overrides gAMA
