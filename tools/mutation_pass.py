@@ -101,7 +101,9 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("selo_metrics/_kernels/labels.py", "while jj < prev_end and x0s[jj] <= a1:",
      "while jj < prev_end and x0s[jj] < a1:", KERNEL_TESTS),
     # the Rsu sums (main: integer sums; this branch: numpy's pairwise order)
-    ("selo_metrics/_kernels/sums.py", "si += gv * mv", "si += gv", SUMS_TESTS),
+    ("selo_metrics/_kernels/pairwise.py",
+     "builder.fadd(builder.load(acc_in), builder.fmul(vals, m))",
+     "builder.fadd(builder.load(acc_in), vals)", SUMS_TESTS),
     ("selo_metrics/_kernels/pairwise.py", "    return half - half % 8", "    return half",
      SUMS_TESTS),
     ("selo_metrics/_kernels/pairwise.py", "C2 = 1.3932210505100003e-17", "C2 = 0.0",
@@ -146,7 +148,6 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("xemap/data/mcmg.py", "k = np.exp(-0.5 * (x / sigma) ** 2)", "k = np.exp(-(x / sigma) ** 2)",
      MCMG_TESTS),
     # HMSA
-    ("xemap/models/hmsa.py", "_EPS = 1e-12", "_EPS = 1e-6", HMSA_TESTS),  # (before the move)
     ("xemap/models/xemap_network/hmsa.py", "_EPS = 1e-12", "_EPS = 1e-6", HMSA_TESTS),
     # workspace
     ("selo_metrics/_workspace.py",
