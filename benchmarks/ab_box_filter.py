@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/ab_box_filter.py --old c1f7555 [--new HEAD] [--pairs 5] [--size 10000]
+                                       [--maxima]
 
 A kernel change of a few percent is below this shared machine's noise between two runs
 minutes apart, so the two versions run by turns: each revision is exported (``git
@@ -12,6 +13,8 @@ archive``) to a temporary directory with its own numba cache, compiled once, and
 thread (two map-sized buffers reused from call to call, as ``evaluate`` reuses its own), with
 a CRC of the result: the two revisions must give the same bytes. The map is the benchmark's
 focused synthetic map (``selo_metrics.data.synthetic_map``) of ``--size`` squared pixels.
+With ``--maxima`` the last pass also folds its rows into the 32 x 32 block maxima, as
+``evaluate`` runs the filter.
 """
 
 from __future__ import annotations
@@ -31,16 +34,17 @@ import json, os, sys, time, zlib
 os.environ["SELO_NUM_THREADS"] = "1"
 from selo_metrics._kernels.box import box_filter_passes
 from selo_metrics.data import synthetic_map
-n, repeat = int(sys.argv[1]), int(sys.argv[2])
+n, repeat, fold = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 gt = [[n * 0.3, n * 0.3], [n * 0.5, n * 0.3], [n * 0.5, n * 0.5], [n * 0.3, n * 0.5]]
 gray = synthetic_map((n, n), [gt], kind="focused", seed=3)
 import numpy as np
 buffers = (np.empty_like(gray), np.empty_like(gray))  # reused, as evaluate reuses its own
-out = box_filter_passes(gray, 50, 5, 1, buffers)[0]
+maxima = np.empty((-(-n // 32), -(-n // 32)), np.uint8) if fold else None
+out = box_filter_passes(gray, 50, 5, 1, buffers, maxima, 32)[0]
 best = float("inf")
 for _ in range(repeat):
     t = time.thread_time()
-    out = box_filter_passes(gray, 50, 5, 1, buffers)[0]
+    out = box_filter_passes(gray, 50, 5, 1, buffers, maxima, 32)[0]
     best = min(best, time.thread_time() - t)
 print(json.dumps({"ms": best * 1e3, "crc": zlib.crc32(out.tobytes())}))
 """
@@ -56,10 +60,10 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def run(tree: Path, size: int, repeat: int) -> dict:
+def run(tree: Path, size: int, repeat: int, maxima: bool = False) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(tree / "numba_cache"))
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(size), str(repeat)], env=env,
-                          capture_output=True, text=True, cwd=tree)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(size), str(repeat), str(int(maxima))],
+                          env=env, capture_output=True, text=True, cwd=tree)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -72,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=5)
     p.add_argument("--size", type=int, default=10000)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--maxima", action="store_true", help="fold the block maxima into the last pass")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {name: export(rev, Path(tmp) / name)
@@ -80,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
             run(tree, 256, 1)
         times: dict[str, list[float]] = {"old": [], "new": []}
         crcs = set()
-        print(f"box filter x5, {args.size} x {args.size}, one thread, CPU ms (best of "
+        fold = ", block maxima folded in" if args.maxima else ""
+        print(f"box filter x5{fold}, {args.size} x {args.size}, one thread, CPU ms (best of "
               f"{args.repeat}); load average {os.getloadavg()[0]:.2f}")
         for i in range(args.pairs):
             row = []
             for name in ("old", "new"):
-                r = run(trees[name], args.size, args.repeat)
+                r = run(trees[name], args.size, args.repeat, args.maxima)
                 times[name].append(r["ms"])
                 crcs.add(r["crc"])
                 row.append(f"{name} {r['ms']:7.1f}")
