@@ -143,11 +143,30 @@ def box_filter_u8(src, dst, k, scale, single, nthreads, passes=1, maxima=None, b
     maximum of each block of the result there. The tiles run on ``nthreads`` threads
     (:func:`selo_metrics._kernels.run_chunks`).
     """
+    args = _tile_args(src, dst, k, passes, scale, single, nthreads, maxima, block)
+    run_chunks(_box_blocks, args[-1].shape[0], *args, min_chunk=1, threads=nthreads)
+
+
+def _tile_args(src, dst, k, passes, scale, single, nthreads, maxima, block) -> tuple:
+    # the arguments of _box_blocks up to its block range, ending with the tiles' plan
     if maxima is None:
         maxima, block = np.zeros((0, 0), np.uint8), 0
     blocks = _plan(src.shape[0], src.shape[1], nthreads, max(block, 1))
-    args = (src, dst, k, passes, scale, single, maxima, block, blocks)
-    run_chunks(_box_blocks, blocks.shape[0], *args, min_chunk=1, threads=nthreads)
+    return (src, dst, k, passes, scale, single, maxima, block, blocks)
+
+
+def _check_size(k: int) -> None:
+    if k > 257:
+        raise ValueError(f"box size {k} too large: window sums must fit 16 bits (k <= 257)")
+
+
+def _copy(gray, dst, maxima, block, nthreads) -> None:
+    # zero passes: the map itself, and its block maxima if asked for
+    dst[...] = gray
+    if maxima is not None:
+        from .peaks import block_max
+
+        maxima[...] = block_max(dst, block, nthreads)
 
 
 def box_tile_jobs(gray, dst, k, passes, nthreads, maxima=None, block=32) -> list:
@@ -164,23 +183,12 @@ def box_tile_jobs(gray, dst, k, passes, nthreads, maxima=None, block=32) -> list
     >>> bool((out == box_filter_passes(g, 5, 2, 1)[0]).all())
     True
     """
-    if k > 257:
-        raise ValueError(f"box size {k} too large: window sums must fit 16 bits (k <= 257)")
+    _check_size(k)
     if passes == 0:
-        def copy() -> None:
-            dst[...] = gray
-            if maxima is not None:
-                from .peaks import block_max
-
-                maxima[...] = block_max(dst, block, 1)
-
-        return [copy]
-    if maxima is None:
-        maxima, block = np.zeros((0, 0), np.uint8), 0
-    blocks = _plan(gray.shape[0], gray.shape[1], nthreads, max(block, 1))
-    args = (gray, dst, k, passes, 1.0 / (k * k), float32_rounding_is_exact(k), maxima, block,
-            blocks)
-    return [functools.partial(_box_blocks, *args, b, b + 1) for b in range(blocks.shape[0])]
+        return [functools.partial(_copy, gray, dst, maxima, block, 1)]  # a job: one thread
+    args = _tile_args(gray, dst, k, passes, 1.0 / (k * k), float32_rounding_is_exact(k),
+                      nthreads, maxima, block)
+    return [functools.partial(_box_blocks, *args, b, b + 1) for b in range(args[-1].shape[0])]
 
 
 @functools.cache
@@ -214,15 +222,10 @@ def box_filter_passes(
     the maximum of every ``block x block`` block of the result (edge blocks clipped).
     Returns ``(result, spare)``: the filtered map and the other buffer, free for reuse.
     """
-    if k > 257:
-        raise ValueError(f"box size {k} too large: window sums must fit 16 bits (k <= 257)")
+    _check_size(k)
     a, b = buffers if buffers is not None else (np.empty_like(gray), np.empty_like(gray))
     if passes == 0:
-        a[...] = gray
-        if maxima is not None:
-            from .peaks import block_max
-
-            maxima[...] = block_max(a, block, nthreads)
+        _copy(gray, a, maxima, block, nthreads)
         return a, b
     scale, single = 1.0 / (k * k), float32_rounding_is_exact(k)
     box_filter_u8(gray, a, k, scale, single, nthreads, passes, maxima, block)
