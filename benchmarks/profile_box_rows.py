@@ -4,14 +4,15 @@ Usage::
 
     python benchmarks/profile_box_rows.py [--cols 3072] [--size 10000] [--repeat 7]
 
-A pass of the box filter (``selo_metrics._kernels.boxrows.pipeline``) does, for every row
-of a tile and every stage: the horizontal window sums of the extended row
+A pass of the box filter (``selo_metrics._kernels.boxrows.pipeline``) does, for every row of
+a tile and every stage: the horizontal window sums of the extended row
 (``scan.window_sums``: the prefix scan in registers and one subtraction a column), and the
 emission of an output row (``boxrows._emit``: the running 32-bit column sums, one row in and
-one out, and the rounding). Both are timed here alone on rows of ``--cols`` columns (a tile's
-width) with ``k = 50``, the emission reading its rows from a ring of ``k + 2`` rows as the
-pipeline does; then the whole filter (5 passes, one thread) on a ``--size`` squared map, per
-pixel and pass. What the two kernels leave of the pass is the rest: the rows' borders, the
+one out, and the rounding). Both are timed here alone on rows of ``--cols`` columns (a
+tile's width) with ``k = 50``, the emission reading its rows from a ring of ``k + 2`` rows
+as the pipeline does; then the whole filter (5 passes, one thread) on the benchmarks'
+``--size`` squared map (``bench_metrics.make_case``, as ``profile_stages.py``), per pixel
+and pass. What the two kernels leave of the pass is the rest: the rows' borders, the
 widening of the source row, the block maxima, the loop that schedules the rows, and the
 tiles' halo (the overlap that neighbouring tiles both compute). CPU time of one thread, best
 of ``--repeat``.
@@ -21,7 +22,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -40,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     from selo_metrics._kernels.box import box_filter_passes
     from selo_metrics._kernels.boxrows import _emit, padded
     from selo_metrics._kernels.scan import window_sums
-    from selo_metrics.data import synthetic_map
 
     @numba.njit(nogil=True)
     def sums(e, prefix, out, reps):
@@ -74,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     t_emit = best(emits, ring, colsum, out, reps) / reps / n * 1e9
 
     s = args.size
-    gt = [[s * 0.3, s * 0.3], [s * 0.5, s * 0.3], [s * 0.5, s * 0.5], [s * 0.3, s * 0.5]]
-    gray = synthetic_map((s, s), [gt], kind="focused", seed=3)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_metrics import make_case  # the map profile_stages.py and bench_metrics.py use
+
+    with tempfile.TemporaryDirectory() as tmp:
+        gray = np.load(make_case(s, Path(tmp))[0])
     box_filter_passes(gray, K, 5, 1)
     t_pass = float("inf")
     for _ in range(args.repeat):
