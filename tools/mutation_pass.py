@@ -102,7 +102,7 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
      "while jj < prev_end and x0s[jj] < a1:", KERNEL_TESTS),
     # the Rsu sums (main: integer sums; this branch: numpy's pairwise order)
     ("selo_metrics/_kernels/pairwise.py",
-     "builder.fadd(builder.load(acc_in), builder.fmul(vals, m))",
+     "builder.fadd(builder.load(acc_in), builder.select(inside, vals, zero))",
      "builder.fadd(builder.load(acc_in), vals)", SUMS_TESTS),
     ("selo_metrics/_kernels/pairwise.py", "    return half - half % 8", "    return half",
      SUMS_TESTS),

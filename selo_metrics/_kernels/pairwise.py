@@ -107,6 +107,10 @@ def _make_lanes(masked: bool):
 
     The accumulators start at 0.0: ``0.0 + v == v`` for the values here (``>= 0``), where
     numpy starts from ``v``. Without ``masked``, the masked sum is 0.0 (no GT pixel there).
+    With it, ``v * m`` for a 0/1 mask is ``v`` where ``m != 0`` and ``+0.0`` elsewhere: a
+    select (a masked move) instead of widening the mask to doubles and multiplying, the same
+    doubles with three vector operations less per 8 values (measured in
+    ``docs/performance.md``).
     """
 
     def codegen(context, builder, sig, args):
@@ -121,8 +125,10 @@ def _make_lanes(masked: bool):
             vals = _values8(context, builder, arr, arr_v, i)
             builder.store(builder.fadd(builder.load(acc), vals), acc)
             if masked:
-                m = builder.uitofp(_load8(context, builder, mask, m_v, i), _F8)
-                builder.store(builder.fadd(builder.load(acc_in), builder.fmul(vals, m)), acc_in)
+                m = _load8(context, builder, mask, m_v, i)
+                inside = builder.icmp_unsigned("!=", m, ir.Constant(m.type, None))
+                masked_vals = builder.select(inside, vals, zero)
+                builder.store(builder.fadd(builder.load(acc_in), masked_vals), acc_in)
         out = context.get_constant_undef(sig.return_type)
         out = builder.insert_value(out, _hsum(builder, builder.load(acc)), 0)
         return builder.insert_value(out, _hsum(builder, builder.load(acc_in)), 1)
