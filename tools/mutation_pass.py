@@ -102,8 +102,9 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
      "while jj < prev_end and x0s[jj] < a1:", KERNEL_TESTS),
     # the Rsu sums (main: integer sums; this branch: numpy's pairwise order)
     ("selo_metrics/_kernels/pairwise.py",
-     "builder.fadd(builder.load(acc_in), builder.select(inside, vals, zero))",
-     "builder.fadd(builder.load(acc_in), vals)", SUMS_TESTS),
+     "masked_vals = builder.select(inside, vals, zero)", "masked_vals = vals", SUMS_TESTS),
+    ("selo_metrics/_kernels/pairwise.py", 'inside = builder.icmp_unsigned("!=", m,',
+     'inside = builder.icmp_unsigned("==", m,', SUMS_TESTS),
     ("selo_metrics/_kernels/pairwise.py", "    return half - half % 8", "    return half",
      SUMS_TESTS),
     ("selo_metrics/_kernels/pairwise.py", "C2 = 1.3932210505100003e-17", "C2 = 0.0",

@@ -1,0 +1,212 @@
+"""What bounds the runner's floor on this machine: the clock, the JPEG decoders, two workers
+side by side, and the box filter's cost per row and per pixel.
+
+Usage::
+
+    python benchmarks/probe_floor.py                  # all four probes (about 3 minutes)
+    python benchmarks/probe_floor.py clock decoders   # some of them
+
+``bench_runner.py --floor`` splits a run into decoding and metrics; these probes say why
+each is where it is:
+
+* ``clock``: a chain of dependent integer operations (two cycles a step), so the core's
+  clock in GHz is twice the steps per nanosecond; it turns ns per pixel into cycles.
+* ``decoders``: the three largest JPEG maps of the runner's set (``--data``, written by
+  ``bench_runner.py``) decoded by ``selo_metrics.read_map`` (Pillow and its libjpeg-turbo)
+  and, where installed, by OpenCV (``cv2.imread``, grayscale), best of ``--repeat``, ns a
+  pixel, with a check that both give the same pixels.
+* ``contention``: the box filter x5 at 10k (``bench_metrics.make_case``) and the decoding
+  of one map, each alone and then as two processes at once (both of one kind, then one of
+  each), median CPU time of the thread over ``--seconds``: whether two workers slow each
+  other down (a shared core, the memory bandwidth).
+* ``rows``: the box filter x5 on random maps of 10 Mpx whose width is one tile or less
+  (128 to 3072 columns), ns a pixel and pass and ns a row and pass: the fixed cost of a row
+  and the cost of a pixel, the latter with a tile's rows in L1 / L2 or not; then the
+  10000 x 10000 map with the tile width (``box.TILE``) set to 1024-3072, the same bytes
+  checked.
+
+CPU time of one thread throughout (``time.thread_time``), one kernel thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("SELO_NUM_THREADS", "1")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+PROBES = ("clock", "decoders", "contention", "rows")
+#: the map of ``contention`` and ``rows``: the benchmarks' focused 10k map
+WORK = Path(tempfile.gettempdir()) / "selo-probe-floor"
+
+
+def clock() -> None:
+    import numba
+
+    @numba.njit
+    def chain(n, x):
+        for i in range(n):  # x + i and x >> 7 in parallel, then the xor: 2 cycles a step
+            x = (x + i) ^ (x >> 7)
+        return x
+
+    chain(1000, 1)
+    n = 500_000_000
+    best = min(_timed(lambda: chain(n, 3)) for _ in range(3))
+    print(f"clock: {n / best / 1e9:.2f} G steps/s of a 2-cycle chain -> about "
+          f"{2 * n / best / 1e9:.2f} GHz")
+
+
+def decoders(data: Path, repeat: int) -> None:
+    from selo_metrics import read_map
+
+    files = sorted((data / "maps").glob("*.jpg"), key=lambda f: -f.stat().st_size)[:3]
+    if not files:
+        raise SystemExit(f"error: no maps in {data / 'maps'}: run bench_runner.py first")
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+    print("| map | Mpx | Pillow (read_map) | OpenCV (imread) | same pixels |\n"
+          "|---|---|---|---|---|")
+    for f in files:
+        gray = read_map(f)
+        px = gray.size
+        pil = min(_timed(lambda f=f: read_map(f)) for _ in range(repeat))
+        cells = [f"{pil * 1e3:.0f} ms ({pil / px * 1e9:.2f} ns/px)", "not installed", ""]
+        if cv2 is not None:
+            ocv = min(_timed(lambda f=f: cv2.imread(str(f), cv2.IMREAD_GRAYSCALE))
+                      for _ in range(repeat))
+            same = np.array_equal(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE), gray)
+            cells[1:] = [f"{ocv * 1e3:.0f} ms ({ocv / px * 1e9:.2f} ns/px)", str(same)]
+        print(f"| {f.name} | {px / 1e6:.1f} | " + " | ".join(cells) + " |")
+
+
+CHILD = r"""
+import json, os, sys, time
+import numpy as np
+os.environ["SELO_NUM_THREADS"] = "1"
+what, map_path, jpeg, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+if what == "box":
+    from selo_metrics._kernels.box import box_filter_passes
+    gray = np.load(map_path)
+    bufs = (np.empty_like(gray), np.empty_like(gray))
+    f = lambda: box_filter_passes(gray, 50, 5, 1, bufs)
+else:
+    from selo_metrics import read_map
+    f = lambda: read_map(jpeg)
+f()
+print("ready", flush=True)
+sys.stdin.readline()  # start together
+ts, end = [], time.time() + seconds
+while time.time() < end:
+    t = time.thread_time(); f(); ts.append(time.thread_time() - t)
+print(json.dumps({"what": what, "median_ms": 1e3 * float(np.median(ts)), "n": len(ts)}))
+"""
+
+
+def contention(data: Path, seconds: float) -> None:
+    map_path = _map_npy()
+    jpegs = sorted((data / "maps").glob("*.jpg"), key=lambda f: -f.stat().st_size)
+    if not jpegs:
+        raise SystemExit(f"error: no maps in {data / 'maps'}: run bench_runner.py first")
+    jpeg = str(jpegs[len(jpegs) // 2])  # a map of middling size
+    print(f"| processes at once | box filter x5, 10k (median CPU ms) | decoding {Path(jpeg).name}"
+          " (median CPU ms) |\n|---|---|---|")
+    for kinds in (["box"], ["box", "box"], ["decode"], ["decode", "decode"], ["box", "decode"]):
+        procs = [subprocess.Popen([sys.executable, "-c", CHILD, k, map_path, jpeg, str(seconds)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for k in kinds]
+        for p in procs:
+            p.stdout.readline()  # compiled and warmed
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        res = [json.loads(p.communicate()[0]) for p in procs]
+        box = [f"{r['median_ms']:.1f}" for r in res if r["what"] == "box"]
+        dec = [f"{r['median_ms']:.1f}" for r in res if r["what"] == "decode"]
+        print(f"| {' + '.join(kinds)} | {', '.join(box) or '-'} | {', '.join(dec) or '-'} |")
+
+
+def rows(repeat: int) -> None:
+    from selo_metrics._kernels import box
+
+    rng = np.random.default_rng(0)
+    print("| map | ns a pixel and pass | ns a row and pass |\n|---|---|---|")
+    for w in (128, 256, 1024, 3072):
+        h = 10_000_000 // w
+        g = rng.integers(0, 256, (h, w)).astype(np.uint8)
+        box.box_filter_passes(g, 50, 5, 1)
+        t = min(_timed(lambda g=g: box.box_filter_passes(g, 50, 5, 1)) for _ in range(repeat))
+        print(f"| {h} x {w} | {t / (h * w * 5) * 1e9:.3f} | {t / (h * 5) * 1e9:.0f} |")
+    gray = np.load(_map_npy())
+    ref = box.box_filter_passes(gray, 50, 5, 1)[0].copy()
+    default = box.TILE
+    times: dict[int, list[float]] = {}
+    try:
+        for _ in range(3):  # by turns, so the machine's drift falls on every width
+            for tile in (1024, 1536, 2048, 3072):
+                box.TILE = tile
+                if not np.array_equal(box.box_filter_passes(gray, 50, 5, 1)[0], ref):
+                    raise SystemExit(f"error: TILE = {tile} changed the result")
+                times.setdefault(tile, []).append(
+                    min(_timed(lambda: box.box_filter_passes(gray, 50, 5, 1)) for _ in range(3)))
+    finally:
+        box.TILE = default
+    print(f"\n10000 x 10000, box filter x5 by tile width (ms, best of 3, three rounds; "
+          f"the default is {default}):")
+    for tile, ts in times.items():
+        print(f"  {tile}: " + " ".join(f"{t * 1e3:.1f}" for t in ts))
+
+
+def _timed(fn) -> float:
+    t = time.thread_time()
+    fn()
+    return time.thread_time() - t
+
+
+def _map_npy() -> str:
+    from bench_metrics import make_case
+
+    WORK.mkdir(exist_ok=True)
+    return str(make_case(10000, WORK)[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("probes", nargs="*", metavar="PROBE",
+                   help=f"any of {', '.join(PROBES)} (default: all)")
+    p.add_argument("--data", type=Path,
+                   default=Path(tempfile.gettempdir()) / "selo-bench-xemapset",
+                   help="the runner's set (bench_runner.py --data)")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=15.0)
+    args = p.parse_args(argv)
+    unknown = sorted(set(args.probes) - set(PROBES))
+    if unknown:
+        p.error(f"unknown probe {', '.join(unknown)}: choose from {', '.join(PROBES)}")
+    print(f"# load average {os.getloadavg()[0]:.2f}, {time.strftime('%H:%M UTC', time.gmtime())}")
+    for probe in args.probes or PROBES:
+        print(f"\n## {probe}")
+        if probe == "clock":
+            clock()
+        elif probe == "decoders":
+            decoders(args.data, args.repeat)
+        elif probe == "contention":
+            contention(args.data, args.seconds)
+        else:
+            rows(args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
