@@ -108,9 +108,9 @@ def _make_lanes(masked: bool):
     The accumulators start at 0.0: ``0.0 + v == v`` for the values here (``>= 0``), where
     numpy starts from ``v``. Without ``masked``, the masked sum is 0.0 (no GT pixel there).
     With it, ``v * m`` for a 0/1 mask is ``v`` where ``m != 0`` and ``+0.0`` elsewhere: a
-    select (a masked move) instead of widening the mask to doubles and multiplying, the same
-    doubles with three vector operations less per 8 values (measured in
-    ``docs/performance.md``).
+    select, which compiles to a byte test and a masked move, where widening the mask to
+    doubles and multiplying took a zero-extension, a conversion and a multiplication per 8
+    values; the same doubles (measured in ``docs/performance.md``).
     """
 
     def codegen(context, builder, sig, args):
