@@ -21,7 +21,8 @@ each is where it is:
   other down (a shared core, the memory bandwidth).
 * ``rows``: the box filter x5 on random maps of 10 Mpx whose width is one tile or less
   (128 to 3072 columns), ns a pixel and pass and ns a row and pass: the fixed cost of a row
-  and the cost of a pixel, the latter with a tile's rows in L1 / L2 or not; then the
+  and the cost of a pixel; a 10000 x 1024 strip filtered as a contiguous map and as a view
+  of a 10240-column map (its rows 1 KB long at a 10 KB stride, as a narrow tile's); then the
   10000 x 10000 map with the tile width (``box.TILE``) set to 1024-3072, the same bytes
   checked.
 
@@ -148,6 +149,7 @@ def rows(repeat: int) -> None:
         box.box_filter_passes(g, 50, 5, 1)
         t = min(_timed(lambda g=g: box.box_filter_passes(g, 50, 5, 1)) for _ in range(repeat))
         print(f"| {h} x {w} | {t / (h * w * 5) * 1e9:.3f} | {t / (h * 5) * 1e9:.0f} |")
+    strided(rng, repeat)
     gray = np.load(_map_npy())
     ref = box.box_filter_passes(gray, 50, 5, 1)[0].copy()
     default = box.TILE
@@ -166,6 +168,28 @@ def rows(repeat: int) -> None:
           f"the default is {default}):")
     for tile, ts in times.items():
         print(f"  {tile}: " + " ".join(f"{t * 1e3:.1f}" for t in ts))
+
+
+def strided(rng: np.random.Generator, repeat: int) -> None:
+    """The same 10000 x 1024 strip filtered as a contiguous map and as a view of a
+    10240-column map (rows 1 KB long at a 10 KB stride, as a narrow tile of a wide map)."""
+    from selo_metrics._kernels import box
+
+    wide = rng.integers(0, 256, (10000, 10240)).astype(np.uint8)
+    out = np.empty_like(wide)
+    views = (wide[:, :1024], out[:, :1024])
+    copies = (np.ascontiguousarray(views[0]), np.empty((10000, 1024), np.uint8))
+    rounds: dict[str, list[float]] = {"contiguous": [], "strided": []}
+    for _ in range(3):
+        for name, (src, dst) in (("contiguous", copies), ("strided", views)):
+            box.box_filter_u8(src, dst, 50, 1 / 2500, True, 1, 5)
+            t = min(_timed(lambda s=src, d=dst: box.box_filter_u8(s, d, 50, 1 / 2500, True, 1, 5))
+                    for _ in range(repeat))
+            rounds[name].append(t / src.size / 5 * 1e9)
+    if not np.array_equal(copies[1], views[1]):
+        raise SystemExit("error: the strided strip's result differs")
+    print("\n10000 x 1024 strip, ns a pixel and pass (three rounds): " + "; ".join(
+        f"{name} " + " ".join(f"{x:.3f}" for x in v) for name, v in rounds.items()))
 
 
 def _timed(fn) -> float:
