@@ -3,7 +3,7 @@ side by side, and the box filter's cost per row and per pixel.
 
 Usage::
 
-    python benchmarks/probe_floor.py                  # all four probes (about 3 minutes)
+    python benchmarks/probe_floor.py                  # all four probes (about 4 minutes)
     python benchmarks/probe_floor.py clock decoders   # some of them
 
 ``bench_runner.py --floor`` splits a run into decoding and metrics; these probes say why
@@ -24,7 +24,7 @@ each is where it is:
   and the cost of a pixel; a 10000 x 1024 strip filtered as a contiguous map and as a view
   of a 10240-column map (its rows 1 KB long at a 10 KB stride, as a narrow tile's); then the
   10000 x 10000 map with the tile width (``box.TILE``) set to 1024-3072, the same bytes
-  checked.
+  checked. The filter's two result buffers are allocated once per map and reused.
 
 CPU time of one thread throughout (``time.thread_time``), one kernel thread.
 """
@@ -146,22 +146,26 @@ def rows(repeat: int) -> None:
     for w in (128, 256, 1024, 3072):
         h = 10_000_000 // w
         g = rng.integers(0, 256, (h, w)).astype(np.uint8)
-        box.box_filter_passes(g, 50, 5, 1)
-        t = min(_timed(lambda g=g: box.box_filter_passes(g, 50, 5, 1)) for _ in range(repeat))
+        bufs = (np.empty_like(g), np.empty_like(g))  # reused, as evaluate reuses its own
+        box.box_filter_passes(g, 50, 5, 1, bufs)
+        t = min(_timed(lambda g=g, b=bufs: box.box_filter_passes(g, 50, 5, 1, b))
+                for _ in range(repeat))
         print(f"| {h} x {w} | {t / (h * w * 5) * 1e9:.3f} | {t / (h * 5) * 1e9:.0f} |")
     strided(rng, repeat)
     gray = np.load(_map_npy())
-    ref = box.box_filter_passes(gray, 50, 5, 1)[0].copy()
+    bufs = (np.empty_like(gray), np.empty_like(gray))
+    ref = box.box_filter_passes(gray, 50, 5, 1)[0]
     default = box.TILE
     times: dict[int, list[float]] = {}
     try:
         for _ in range(3):  # by turns, so the machine's drift falls on every width
             for tile in (1024, 1536, 2048, 3072):
                 box.TILE = tile
-                if not np.array_equal(box.box_filter_passes(gray, 50, 5, 1)[0], ref):
+                if not np.array_equal(box.box_filter_passes(gray, 50, 5, 1, bufs)[0], ref):
                     raise SystemExit(f"error: TILE = {tile} changed the result")
-                times.setdefault(tile, []).append(
-                    min(_timed(lambda: box.box_filter_passes(gray, 50, 5, 1)) for _ in range(3)))
+                times.setdefault(tile, []).append(min(
+                    _timed(lambda: box.box_filter_passes(gray, 50, 5, 1, bufs))
+                    for _ in range(3)))
     finally:
         box.TILE = default
     print(f"\n10000 x 10000, box filter x5 by tile width (ms, best of 3, three rounds; "
