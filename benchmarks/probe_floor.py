@@ -70,9 +70,7 @@ def clock() -> None:
 def decoders(data: Path, repeat: int) -> None:
     from selo_metrics import read_map
 
-    files = sorted((data / "maps").glob("*.jpg"), key=lambda f: -f.stat().st_size)[:3]
-    if not files:
-        raise SystemExit(f"error: no maps in {data / 'maps'}: run bench_runner.py first")
+    files = _jpegs(data)[:3]
     try:
         import cv2
     except ImportError:
@@ -117,9 +115,7 @@ print(json.dumps({"what": what, "median_ms": 1e3 * float(np.median(ts)), "n": le
 
 def contention(data: Path, seconds: float) -> None:
     map_path = _map_npy()
-    jpegs = sorted((data / "maps").glob("*.jpg"), key=lambda f: -f.stat().st_size)
-    if not jpegs:
-        raise SystemExit(f"error: no maps in {data / 'maps'}: run bench_runner.py first")
+    jpegs = _jpegs(data)
     jpeg = str(jpegs[len(jpegs) // 2])  # a map of middling size
     print(f"| processes at once | box filter x5, 10k (median CPU ms) | decoding {Path(jpeg).name}"
           " (median CPU ms) |\n|---|---|---|")
@@ -194,6 +190,14 @@ def strided(rng: np.random.Generator, repeat: int) -> None:
         raise SystemExit("error: the strided strip's result differs")
     print("\n10000 x 1024 strip, ns a pixel and pass (three rounds): " + "; ".join(
         f"{name} " + " ".join(f"{x:.3f}" for x in v) for name, v in rounds.items()))
+
+
+def _jpegs(data: Path) -> list[Path]:
+    """The JPEG maps of the runner's set, largest file first."""
+    files = sorted((data / "maps").glob("*.jpg"), key=lambda f: -f.stat().st_size)
+    if not files:
+        raise SystemExit(f"error: no maps in {data / 'maps'}: run bench_runner.py first")
+    return files
 
 
 def _timed(fn) -> float:
