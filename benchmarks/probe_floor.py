@@ -1,9 +1,9 @@
 """What bounds the runner's floor on this machine: the clock, the JPEG decoders, two workers
-side by side, and the box filter's cost per row and per pixel.
+side by side, the box filter's cost per row and per pixel, and the cost of its stores.
 
 Usage::
 
-    python benchmarks/probe_floor.py                  # all four probes (about 4 minutes)
+    python benchmarks/probe_floor.py                  # all five probes (about 4 minutes)
     python benchmarks/probe_floor.py clock decoders   # some of them
 
 ``bench_runner.py --floor`` splits a run into decoding and metrics; these probes say why
@@ -25,6 +25,11 @@ each is where it is:
   of a 10240-column map (its rows 1 KB long at a 10 KB stride, as a narrow tile's); then the
   10000 x 10000 map with the tile width (``box.TILE``) set to 1024-3072, the same bytes
   checked. The filter's two result buffers are allocated once per map and reused.
+* ``stores``: what non-temporal stores could save the box filter's result map: a stream
+  that reads a 100 MB map and writes another (``x ^ 1``, 64 bytes at a time, both 64-byte
+  aligned) with ordinary stores, which read each line before writing it, and with
+  non-temporal ones (LLVM's ``!nontemporal``: ``vmovntps``), which do not, best of
+  ``--repeat`` by turns, beside the box filter x5 on the 10k map, which writes as much.
 
 CPU time of one thread throughout (``time.thread_time``), one kernel thread.
 """
@@ -46,7 +51,7 @@ os.environ.setdefault("SELO_NUM_THREADS", "1")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-PROBES = ("clock", "decoders", "contention", "rows")
+PROBES = ("clock", "decoders", "contention", "rows", "stores")
 #: the map of ``contention`` and ``rows``: the benchmarks' focused 10k map
 WORK = Path(tempfile.gettempdir()) / "selo-probe-floor"
 
@@ -192,6 +197,71 @@ def strided(rng: np.random.Generator, repeat: int) -> None:
         f"{name} " + " ".join(f"{x:.3f}" for x in v) for name, v in rounds.items()))
 
 
+def _stream(nontemporal: bool):
+    """A numba loop ``dst[i] = src[i] ^ 1``, 64 bytes a step, with ordinary or non-temporal
+    stores (both arrays 64-byte aligned, their length a multiple of 64)."""
+    import numba
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    vec = ir.VectorType(ir.IntType(8), 64)
+
+    @intrinsic
+    def step(typingctx, src, dst, i):
+        def codegen(context, builder, sig, args):
+            s = context.make_array(sig.args[0])(context, builder, args[0]).data
+            d = context.make_array(sig.args[1])(context, builder, args[1]).data
+            v = builder.load(builder.bitcast(builder.gep(s, [args[2]]), vec.as_pointer()),
+                             align=64)
+            v = builder.xor(v, ir.Constant(vec, [1] * 64))
+            st = builder.store(v, builder.bitcast(builder.gep(d, [args[2]]), vec.as_pointer()),
+                               align=64)
+            if nontemporal:
+                st.set_metadata("nontemporal", builder.module.add_metadata(
+                    [ir.Constant(ir.IntType(32), 1)]))
+            return context.get_dummy_value()
+
+        return types.none(src, dst, i), codegen
+
+    @numba.njit(nogil=True)
+    def stream(src, dst):
+        for i in range(0, src.shape[0], 64):
+            step(src, dst, i)
+
+    return stream
+
+
+def stores(repeat: int) -> None:
+    from selo_metrics._kernels import box
+
+    def aligned(n: int) -> np.ndarray:
+        raw = np.empty(n + 64, np.uint8)
+        off = -raw.ctypes.data % 64
+        return raw[off : off + n]
+
+    n = 100_000_000
+    src = aligned(n)
+    src[:] = np.random.default_rng(0).integers(0, 256, n, dtype=np.uint8)
+    outs = {"ordinary": aligned(n), "non-temporal": aligned(n)}
+    loops = {name: _stream(name == "non-temporal") for name in outs}
+    gray = np.load(_map_npy())
+    bufs = (np.empty_like(gray), np.empty_like(gray))
+    times: dict[str, list[float]] = {name: [] for name in (*outs, "box")}
+    for _ in range(repeat):  # by turns
+        for name, loop in loops.items():
+            times[name].append(_timed(lambda loop=loop, o=outs[name]: loop(src, o)))
+        times["box"].append(_timed(lambda: box.box_filter_passes(gray, 50, 5, 1, bufs)))
+    if not np.array_equal(outs["ordinary"], outs["non-temporal"]) or outs["ordinary"][0] != (
+            src[0] ^ 1):
+        raise SystemExit("error: the two streams wrote different bytes")
+    print("| 100 MB read, 100 MB written | best ms | its write rate |\n|---|---|---|")
+    for name, label in (("ordinary", "ordinary stores"), ("non-temporal", "non-temporal "
+                        "stores"), ("box", "box filter x5, 10k (writes its result once)")):
+        t = min(times[name])
+        print(f"| {label} | {t * 1e3:.1f} | {n / t / 1e9:.1f} GB/s |")
+
+
 def _jpegs(data: Path) -> list[Path]:
     """The JPEG maps of the runner's set, largest file first."""
     files = sorted((data / "maps").glob("*.jpg"), key=lambda f: -f.stat().st_size)
@@ -235,8 +305,10 @@ def main(argv: list[str] | None = None) -> int:
             decoders(args.data, args.repeat)
         elif probe == "contention":
             contention(args.data, args.seconds)
-        else:
+        elif probe == "rows":
             rows(args.repeat)
+        else:
+            stores(args.repeat)
     return 0
 
 
