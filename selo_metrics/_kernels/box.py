@@ -64,6 +64,18 @@ def _span(lo, hi, k, n):
 
 
 @numba.njit(cache=CACHE, nogil=True)
+def _aligned(n, dtype):
+    # n elements starting on a 64-byte cache line. numba's np.empty aligns to 32 bytes, so
+    # half the time a work row started mid-line and each of its 512-bit loads and stores
+    # touched two lines: the filter took 182-186 ms instead of 163-170 at 10k (see
+    # docs/performance.md). The work rows are whole multiples of PAD elements long, so every
+    # row of the arrays cut from this one starts on a line too.
+    raw = np.empty(n + 64, dtype)
+    off = (64 - raw.ctypes.data % 64) % 64 // raw.itemsize
+    return raw[off : off + n]
+
+
+@numba.njit(cache=CACHE, nogil=True)
 def _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1):
     # all passes over the output block rows r0..r1-1, columns c0..c1-1: the geometry of each
     # stage, its work rows, then the row pipeline. geo[:, s + 1] is what stage s emits:
@@ -99,10 +111,11 @@ def _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1
         mids[s, 0] = m0
         mids[s, 1] = max(m0, min(L, w - lo))
         mids[s, 2] = co0[s] - lo  # where the previous stage's row starts in e16
-    # the extended row and its prefix sums: whole registers are read and written past emax
-    ext = np.empty((2, padded(emax) + 2 * PAD), np.uint16)
-    rings = np.empty((P, R, padded(wmax)), np.uint16)
-    colsums = np.empty((P, padded(wmax)), np.int32)
+    # the extended row and its prefix sums: whole registers are read and written past emax;
+    # the work rows start on cache lines (_aligned)
+    ext = _aligned(2 * (padded(emax) + 2 * PAD), np.uint16).reshape((2, -1))
+    rings = _aligned(P * R * padded(wmax), np.uint16).reshape((P, R, -1))
+    colsums = _aligned(P * padded(wmax), np.int32).reshape((P, -1))
     cur = np.empty((2, P), np.int64)
     acc = np.empty(padded(wmax), np.uint8)  # running block maxima of the last pass's rows
     work = (ext, rings, colsums, cur, acc)

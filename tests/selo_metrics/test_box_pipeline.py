@@ -142,3 +142,16 @@ def test_large_boxes_where_window_sums_change_by_more_than_int16(k):
     g[::2] = 255
     for passes in (1, 2):
         np.testing.assert_array_equal(run(g, k, passes, 1), box_twin(g, k, passes))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+@pytest.mark.parametrize("n", [1, 100, 128 * 52 * 5, 3072 * 5 + 7])
+def test_work_rows_start_on_cache_lines(n, dtype):
+    # the pipeline's work rows (box._aligned) start on 64-byte lines: numba's own np.empty
+    # gives 32 bytes, which left every 512-bit access of a row straddling two lines
+    for _ in range(8):  # the allocator's offset varies from call to call
+        a = box._aligned(n, dtype)
+        assert a.dtype == dtype and a.shape == (n,) and a.flags.c_contiguous
+        assert a.ctypes.data % 64 == 0
+        a[:] = 1  # all n elements lie inside the allocation
+        assert int(a.sum()) == n
