@@ -67,9 +67,9 @@ def _span(lo, hi, k, n):
 def _aligned(n, dtype):
     # n elements starting on a 64-byte cache line. numba's np.empty aligns to 32 bytes, so
     # half the time a work row started mid-line and each of its 512-bit loads and stores
-    # touched two lines: the filter took 182-186 ms instead of 163-170 at 10k (see
-    # docs/performance.md). The work rows are whole multiples of PAD elements long, so every
-    # row of the arrays cut from this one starts on a line too.
+    # touched two lines: the filter x5 at 10k took 165-187 ms, against 163-168 ms with the
+    # rows on lines (docs/performance.md). The work rows are whole multiples of PAD elements
+    # long, so every row of the arrays cut from this one starts on a line too.
     raw = np.empty(n + 64, dtype)
     off = (64 - raw.ctypes.data % 64) % 64 // raw.itemsize
     return raw[off : off + n]
