@@ -151,7 +151,6 @@ def test_work_rows_start_on_cache_lines(n, dtype):
     # gives 32 bytes, which left every 512-bit access of a row straddling two lines
     for _ in range(8):  # the allocator's offset varies from call to call
         a = box._aligned(n, dtype)
+        # the whole n elements (a slice past the allocation's end would come out shorter)
         assert a.dtype == dtype and a.shape == (n,) and a.flags.c_contiguous
         assert a.ctypes.data % 64 == 0
-        a[:] = 1  # all n elements lie inside the allocation
-        assert int(a.sum()) == n
