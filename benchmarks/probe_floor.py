@@ -235,15 +235,10 @@ def _stream(nontemporal: bool):
 def stores(repeat: int) -> None:
     from selo_metrics._kernels import box
 
-    def aligned(n: int) -> np.ndarray:
-        raw = np.empty(n + 64, np.uint8)
-        off = -raw.ctypes.data % 64
-        return raw[off : off + n]
-
     n = 100_000_000
-    src = aligned(n)
+    src = box._aligned(n, np.uint8)  # on 64-byte lines, as the box filter's work rows
     src[:] = np.random.default_rng(0).integers(0, 256, n, dtype=np.uint8)
-    outs = {"ordinary": aligned(n), "non-temporal": aligned(n)}
+    outs = {"ordinary": box._aligned(n, np.uint8), "non-temporal": box._aligned(n, np.uint8)}
     loops = {name: _stream(name == "non-temporal") for name in outs}
     gray = np.load(_map_npy())
     bufs = (np.empty_like(gray), np.empty_like(gray))
