@@ -105,11 +105,14 @@ def run_one(manifest: Path, out: Path, args: list[str]) -> dict:
 
 
 def _stages(sample) -> tuple[float, float]:
-    """Decoding and metrics of one sample, timed apart (CPU time of this worker's thread)."""
+    """Decoding and metrics of one sample, timed apart (CPU time of this worker's thread); the
+    map decoded into the thread's reusable buffer, as the runner's ``score_sample`` does."""
     from selo_metrics import evaluate, read_map
+    from selo_metrics._workspace import reading_into
 
     t0 = time.thread_time()
-    gray = read_map(sample.map, sample_id=sample.id)
+    with reading_into():
+        gray = read_map(sample.map, sample_id=sample.id)
     t1 = time.thread_time()
     evaluate(gray, sample.load_polygons(), sample_id=sample.id)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

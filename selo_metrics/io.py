@@ -56,6 +56,7 @@ from PIL import Image, UnidentifiedImageError
 from ._kernels.color import tiff_rgb_to_gray
 from ._png import PNG_SIGNATURE, PngStructureError, exif_orientation, png_structure
 from ._png_gamma import _png_file_gamma, _png_rgb_to_gray
+from ._workspace import read_buffer
 from .errors import SeLoInputError
 
 __all__ = ["MAP_FORMATS", "MapReadError", "read_map"]
@@ -341,7 +342,7 @@ def _load_gray(im: Image.Image) -> np.ndarray:
     Pillow version does not keep that core, the plain path is taken.
     """
     w, h = im.size
-    out = np.empty((h, w), np.uint8)
+    out = read_buffer((h, w))
     try:
         core = Image.frombuffer("L", (w, h), out, "raw", "L", 0, 1).im
         im.im = core

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ._kernels import available_cpus, num_threads
+from ._workspace import reading_into
 from .conventions import CONVENTIONS
 from .errors import SeLoInputError
 from .io import read_map
@@ -110,7 +111,8 @@ def score_sample(sample: Sample, convention: str = "slm", params: dict[str, Any]
                            "query": sample.query}
     t0 = time.perf_counter()
     try:
-        gray = read_map(sample.map, sample_id=sample.id)
+        with reading_into():  # the thread's reusable buffer: `gray` is dropped before the next
+            gray = read_map(sample.map, sample_id=sample.id)
         result = rrsis = None
         if "selo" in metrics:
             polygons = sample.load_polygons()

@@ -1,16 +1,22 @@
 """The reusable buffers change nothing but speed: the official numbers across shapes, threads,
 and with reuse switched off; the two buffers never overlap; nothing the caller holds or gets
-back lives in them."""
+back lives in them. The runner's reads into a third buffer give OpenCV's pixels and the
+official numbers in any order of sizes, and ``read_map`` alone still returns new arrays."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import selo_metrics
-from selo_metrics._workspace import map_buffers
+from selo_metrics import _workspace
+from selo_metrics._workspace import map_buffers, reading_into
+from selo_metrics.runner import score_sample
+from selo_metrics.samples import Sample
 from tests.conftest import BUNDLED_CASES, read_png_gray
 
 # large, small, large again, a smaller one, the first again: every reuse pattern (grow, shrink,
@@ -74,3 +80,63 @@ def test_threads_get_their_own_buffers():
                           SEQUENCE * 3))
     for case, res in got:
         _check(case, res)
+
+
+# --- the runner's map reads (`reading_into`): a reused buffer per thread, the same pixels ---
+
+FORMATS = Path(__file__).parents[1] / "data" / "files" / "formats"
+EXPECTED = dict(np.load(FORMATS / "expected.npz"))  # decoded by OpenCV when the files were made
+FILES = Path(__file__).parents[1] / "data" / "files"
+FILE_CASES = json.loads((FILES / "cases.json").read_text())  # scored by the official code
+
+
+def test_reads_into_the_reused_buffer_give_opencvs_pixels():
+    selo_metrics.clear_workspace()
+    names = sorted(EXPECTED)
+    shared = 0
+    with reading_into():
+        last = None
+        for name in names + names[::-1]:
+            got = selo_metrics.read_map(FORMATS / name)
+            assert np.array_equal(got, EXPECTED[name]), name
+            shared += last is not None and np.shares_memory(got, last)
+            last = got
+    assert shared >= 4  # the in-place decoders (8-bit gray and JPEG) did reuse the buffer
+
+
+def test_reads_outside_the_block_are_new_arrays_and_never_a_map_buffer():
+    selo_metrics.clear_workspace()
+    path = FORMATS / "gray.png"
+    with reading_into():
+        inside = selo_metrics.read_map(path)
+    first, second = selo_metrics.read_map(path), selo_metrics.read_map(path)
+    assert not np.shares_memory(first, second) and not np.shares_memory(first, inside)
+    with reading_into():
+        inside = selo_metrics.read_map(path)
+    assert not any(np.shares_memory(inside, b) for b in map_buffers(inside.shape))
+
+
+def test_a_zero_workspace_keeps_no_read_buffer(monkeypatch):
+    monkeypatch.setenv("SELO_WORKSPACE_MB", "0")
+    selo_metrics.clear_workspace()
+    with reading_into():
+        a = selo_metrics.read_map(FORMATS / "gray.png")
+        b = selo_metrics.read_map(FORMATS / "gray.png")
+    assert not np.shares_memory(a, b)
+
+
+@pytest.mark.parametrize("mb", ["512", "0"])
+def test_the_runner_scores_maps_of_every_size_in_turn_as_the_official_code(mb, monkeypatch):
+    monkeypatch.setenv("SELO_WORKSPACE_MB", mb)
+    selo_metrics.clear_workspace()
+    order = [1, 0, 2, 3, 0, 2, 1]  # grow, shrink, a smaller map in a larger buffer, again
+    for i, case in enumerate(FILE_CASES[j] for j in order):
+        sample = Sample(index=i, id=case["id"], map=str(FILES / case["map"]),
+                        polygons=case["polygons"])
+        row = score_sample(sample)
+        assert "error" not in row, row
+        assert row["shape"] == [case["height"], case["width"]]
+        for key in ("rsu", "ras", "rda", "rmi"):
+            assert abs(row[key] - case["expected"][key]) <= 1e-9, (case["id"], key)
+    # the runner did decode into the thread's buffer (kept unless the workspace is 0 MB)
+    assert (_workspace._local.read_flat is not None) == (mb != "0")
