@@ -13,8 +13,10 @@ each is where it is:
   clock in GHz is twice the steps per nanosecond; it turns ns per pixel into cycles.
 * ``decoders``: the three largest JPEG maps of the runner's set (``--data``, written by
   ``bench_runner.py``) decoded by ``selo_metrics.read_map`` (Pillow and its libjpeg-turbo)
-  and, where installed, by OpenCV (``cv2.imread``, grayscale), best of ``--repeat``, ns a
-  pixel, with a check that both give the same pixels.
+  into a new array and into the reused buffer the runner decodes into, and, where
+  installed, by OpenCV (``cv2.imread``, grayscale), best of ``--repeat``, ns a pixel, with
+  a check that all give the same pixels; then the set's first 100 maps decoded in turn,
+  into new arrays and into the reused buffer, ``--repeat`` rounds by turns.
 * ``contention``: the box filter x5 at 10k (``bench_metrics.make_case``) and the decoding
   of one map, each alone and then as two processes at once (both of one kind, then one of
   each), median CPU time of the thread over ``--seconds``: whether two workers slow each
@@ -74,25 +76,56 @@ def clock() -> None:
 
 def decoders(data: Path, repeat: int) -> None:
     from selo_metrics import read_map
+    from selo_metrics._workspace import reading_into
+
+    def reused(f: Path) -> np.ndarray:
+        with reading_into():
+            return read_map(f)
 
     files = _jpegs(data)[:3]
     try:
         import cv2
     except ImportError:
         cv2 = None
-    print("| map | Mpx | Pillow (read_map) | OpenCV (imread) | same pixels |\n"
-          "|---|---|---|---|---|")
+    print("| map | Mpx | Pillow (read_map, a new array) | Pillow into the runner's reused "
+          "buffer | OpenCV (imread) | same pixels |\n|---|---|---|---|---|---|")
     for f in files:
         gray = read_map(f)
         px = gray.size
-        pil = min(_timed(lambda f=f: read_map(f)) for _ in range(repeat))
-        cells = [f"{pil * 1e3:.0f} ms ({pil / px * 1e9:.2f} ns/px)", "not installed", ""]
+        cells = []
+        for fn in (read_map, reused):
+            t = min(_timed(lambda f=f, fn=fn: fn(f)) for _ in range(repeat))
+            cells.append(f"{t * 1e3:.0f} ms ({t / px * 1e9:.2f} ns/px)")
+        cells += ["not installed", str(np.array_equal(reused(f), gray))]
         if cv2 is not None:
             ocv = min(_timed(lambda f=f: cv2.imread(str(f), cv2.IMREAD_GRAYSCALE))
                       for _ in range(repeat))
-            same = np.array_equal(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE), gray)
-            cells[1:] = [f"{ocv * 1e3:.0f} ms ({ocv / px * 1e9:.2f} ns/px)", str(same)]
+            cv = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+            cells[2:] = [f"{ocv * 1e3:.0f} ms ({ocv / px * 1e9:.2f} ns/px)",
+                         str(np.array_equal(cv, gray) and np.array_equal(reused(f), gray))]
         print(f"| {f.name} | {px / 1e6:.1f} | " + " | ".join(cells) + " |")
+    _new_or_reused(sorted(f for f in files[0].parent.glob("*.jpg"))[:100], read_map, reused,
+                   repeat)
+
+
+def _new_or_reused(files: list[Path], new, reused, rounds: int) -> None:
+    """The first 100 maps of the set decoded one after the other, as a worker does, into new
+    arrays and into the reused buffer, by turns: CPU and page faults a map."""
+    import resource
+
+    print(f"\n{len(files)} maps in turn, {rounds} rounds of each, by turns "
+          "(CPU ns a pixel; minor page faults a map):")
+    got: dict[str, list[str]] = {"new array": [], "reused buffer": []}
+    for _ in range(rounds):
+        for name, fn in (("new array", new), ("reused buffer", reused)):
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            t = time.thread_time()
+            px = sum(fn(f).size for f in files)
+            t = time.thread_time() - t
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+            got[name].append(f"{t / px * 1e9:.3f} ({faults / len(files):.0f})")
+    for name, cells in got.items():
+        print(f"  {name:14} " + "  ".join(cells))
 
 
 CHILD = r"""
