@@ -8,9 +8,11 @@ larger map comes) for the next call, up to ``SELO_WORKSPACE_MB`` megabytes in al
 512; 0 keeps nothing). :func:`clear_workspace` frees them.
 
 The runner also decodes each map into a third buffer of its thread (:func:`reading_into`,
-:func:`read_buffer`): a fresh array costs the decoder about 0.2 ns a pixel in page faults,
-a seventh of a JPEG's decoding (``docs/performance.md``). Only the runner does this, as it
-drops the map before it reads the next; :func:`selo_metrics.read_map` returns a new array.
+:func:`read_buffer`): into new arrays, the set's first 100 JPEG maps took 1.24-1.33 ns a
+pixel to decode, 70-100 page faults a map; into the kept buffer, 1.12-1.18 ns
+(``benchmarks/probe_floor.py decoders``, ``docs/performance.md``). Only the runner does this,
+as it drops the map before it reads the next; :func:`selo_metrics.read_map` returns a new
+array. The read buffer is kept while the three buffers fit ``SELO_WORKSPACE_MB``.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def read_buffer(shape: tuple[int, int]) -> np.ndarray:
 
 
 def clear_workspace() -> None:
-    """Free the calling thread's reusable buffers.
+    """Free the calling thread's reusable buffers (the map buffers and the read buffer).
 
     Examples
     --------
