@@ -49,11 +49,12 @@ def reading_into() -> Iterator[None]:
 
     The map read inside holds that buffer: it must be dropped before the thread's next read.
     """
+    before = getattr(_local, "reading", False)
     _local.reading = True
     try:
         yield
     finally:
-        _local.reading = False
+        _local.reading = before
 
 
 def read_buffer(shape: tuple[int, int]) -> np.ndarray:
