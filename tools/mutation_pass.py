@@ -162,6 +162,11 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
      "return self.rmi_wsu * rsu + self.rmi_was * (1 - rda)", [T + "test_compat.py"]),
     ("selo_metrics/compat.py", "dises = [d for d in dises if d <= r]",
      "dises = [d for d in dises if d < r]", [T + "test_compat.py"]),
+    # the runner's read buffer (appended, so the numbers above stay)
+    ("selo_metrics/_workspace.py", "    return flat[:need].reshape(shape)",
+     "    return map_buffers(shape)[0]", [T + "test_workspace.py"]),
+    ("selo_metrics/_workspace.py", "        _local.reading = before",
+     "        _local.reading = True", [T + "test_workspace.py"]),
 ]
 
 #: mutations that cannot change a result: left out of the count (kept here as a record)
