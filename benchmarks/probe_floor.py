@@ -82,30 +82,30 @@ def decoders(data: Path, repeat: int) -> None:
         with reading_into():
             return read_map(f)
 
-    files = _jpegs(data)[:3]
+    maps = _jpegs(data)
     try:
         import cv2
     except ImportError:
         cv2 = None
     print("| map | Mpx | Pillow (read_map, a new array) | Pillow into the runner's reused "
           "buffer | OpenCV (imread) | same pixels |\n|---|---|---|---|---|---|")
-    for f in files:
+    for f in maps[:3]:
         gray = read_map(f)
         px = gray.size
         cells = []
         for fn in (read_map, reused):
             t = min(_timed(lambda f=f, fn=fn: fn(f)) for _ in range(repeat))
             cells.append(f"{t * 1e3:.0f} ms ({t / px * 1e9:.2f} ns/px)")
-        cells += ["not installed", str(np.array_equal(reused(f), gray))]
+        same = np.array_equal(reused(f), gray)
+        ocv_cell = "not installed"
         if cv2 is not None:
             ocv = min(_timed(lambda f=f: cv2.imread(str(f), cv2.IMREAD_GRAYSCALE))
                       for _ in range(repeat))
-            cv = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-            cells[2:] = [f"{ocv * 1e3:.0f} ms ({ocv / px * 1e9:.2f} ns/px)",
-                         str(np.array_equal(cv, gray) and np.array_equal(reused(f), gray))]
+            ocv_cell = f"{ocv * 1e3:.0f} ms ({ocv / px * 1e9:.2f} ns/px)"
+            same = same and np.array_equal(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE), gray)
+        cells += [ocv_cell, str(same)]
         print(f"| {f.name} | {px / 1e6:.1f} | " + " | ".join(cells) + " |")
-    _new_or_reused(sorted(f for f in files[0].parent.glob("*.jpg"))[:100], read_map, reused,
-                   repeat)
+    _new_or_reused(sorted(maps)[:100], read_map, reused, repeat)
 
 
 def _new_or_reused(files: list[Path], new, reused, rounds: int) -> None:
