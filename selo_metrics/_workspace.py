@@ -12,7 +12,8 @@ The runner also decodes each map into a third buffer of its thread (:func:`readi
 pixel to decode, 70-100 page faults a map; into the kept buffer, 1.12-1.18 ns
 (``benchmarks/probe_floor.py decoders``, ``docs/performance.md``). Only the runner does this,
 as it drops the map before it reads the next; :func:`selo_metrics.read_map` returns a new
-array. The read buffer is kept while the three buffers fit ``SELO_WORKSPACE_MB``.
+array. The buffers a thread keeps, all three, fit ``SELO_WORKSPACE_MB`` together: one that
+would not is used for its call and dropped.
 """
 
 from __future__ import annotations
@@ -33,13 +34,22 @@ def _cap_bytes() -> int:
     return int(float(os.environ.get("SELO_WORKSPACE_MB", "512")) * 1024 * 1024)
 
 
+def _fits(new_bytes: int, besides: str) -> bool:
+    """Whether ``new_bytes`` more can be kept beside the thread's other kept buffers (all but
+    ``besides``) within ``SELO_WORKSPACE_MB``."""
+    flats = getattr(_local, "flats", None) if besides != "flats" else None
+    read = getattr(_local, "read_flat", None) if besides != "read_flat" else None
+    kept = (0 if flats is None else 2 * flats[0].size) + (0 if read is None else read.size)
+    return kept + new_bytes <= _cap_bytes()
+
+
 def map_buffers(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Two uint8 ``shape`` arrays with undefined contents, reused across calls of a thread."""
     need = int(shape[0]) * int(shape[1])
     flats = getattr(_local, "flats", None)
     if flats is None or flats[0].size < need:
         flats = (np.empty(need, np.uint8), np.empty(need, np.uint8))
-        _local.flats = flats if 2 * need <= _cap_bytes() else None
+        _local.flats = flats if _fits(2 * need, besides="flats") else None
     return flats[0][:need].reshape(shape), flats[1][:need].reshape(shape)
 
 
@@ -67,9 +77,7 @@ def read_buffer(shape: tuple[int, int]) -> np.ndarray:
     if flat is None or flat.size < need:
         _local.read_flat = None  # the old one is freed before the new one is made
         flat = np.empty(need, np.uint8)
-        flats = getattr(_local, "flats", None)
-        kept = 0 if flats is None else 2 * flats[0].size
-        _local.read_flat = flat if kept + need <= _cap_bytes() else None
+        _local.read_flat = flat if _fits(need, besides="read_flat") else None
     return flat[:need].reshape(shape)
 
 

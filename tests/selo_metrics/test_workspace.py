@@ -125,6 +125,21 @@ def test_a_zero_workspace_keeps_no_read_buffer(monkeypatch):
     assert not np.shares_memory(a, b)
 
 
+def test_the_three_buffers_kept_fit_the_cap_whichever_comes_first(monkeypatch):
+    n = EXPECTED["gray.png"].size  # room for two maps of this size, not three
+    monkeypatch.setenv("SELO_WORKSPACE_MB", str(2.5 * n / 1024 / 1024))
+    for read_first in (True, False):
+        selo_metrics.clear_workspace()
+        steps = [lambda: selo_metrics.read_map(FORMATS / "gray.png"),
+                 lambda: map_buffers(EXPECTED["gray.png"].shape)]
+        with reading_into():
+            for step in steps if read_first else steps[::-1]:
+                step()
+        flats, read = _workspace._local.flats, _workspace._local.read_flat
+        kept = (0 if flats is None else 2 * flats[0].size) + (0 if read is None else read.size)
+        assert 0 < kept <= 2.5 * n, read_first
+
+
 @pytest.mark.parametrize("mb", ["512", "0"])
 def test_the_runner_scores_maps_of_every_size_in_turn_as_the_official_code(mb, monkeypatch):
     monkeypatch.setenv("SELO_WORKSPACE_MB", mb)
