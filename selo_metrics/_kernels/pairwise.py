@@ -94,28 +94,41 @@ def _values8(context, builder, arr_type, arr_val, i):
     return builder.call(_fma(builder, _F8, "v8f64"), [x, c1, builder.fmul(x, c2)])
 
 
-def _hsum(builder, vec):
-    """numpy's combination of the 8 accumulators: ``((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7))``."""
-    r = [builder.extract_element(vec, ir.Constant(ir.IntType(32), k)) for k in range(8)]
-    add = builder.fadd
-    return add(add(add(r[0], r[1]), add(r[2], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))
+_EVEN = [0, 2, 4, 6, 8, 10, 12, 14]
+_ODD = [1, 3, 5, 7, 9, 11, 13, 15]
+
+
+def _pairs(builder, a, b):
+    """One level of numpy's combination for two vectors at once: ``[a0 + a1, a2 + a3, a4 + a5,
+    a6 + a7, b0 + b1, b2 + b3, b4 + b5, b6 + b7]`` (two lane shuffles and one addition)."""
+    i8 = ir.VectorType(ir.IntType(32), 8)
+    even = builder.shuffle_vector(a, b, ir.Constant(i8, _EVEN))
+    odd = builder.shuffle_vector(a, b, ir.Constant(i8, _ODD))
+    return builder.fadd(even, odd)
+
+
+def _f8_at(context, builder, arr_type, arr_val, index):
+    ary = context.make_array(arr_type)(context, builder, arr_val)
+    return builder.bitcast(builder.gep(ary.data, [index]), _F8.as_pointer())
 
 
 def _make_lanes(masked: bool):
-    """An intrinsic ``(arr, mask, start, steps) -> (sum, masked sum)``: numpy's sum of the
-    ``8 * steps`` values from ``start`` as one leaf (the last ``n % 8`` are the caller's).
+    """An intrinsic ``(arr, mask, start, steps, accs, q)``: the 8 accumulators of numpy's leaf
+    over the ``8 * steps`` values from ``start`` (the last ``n % 8`` are the caller's), of the
+    sum into ``accs[16 q : 16 q + 8]`` and of the masked sum into ``accs[16 q + 8 : 16 q + 16]``;
+    :func:`_combine8` adds them up as numpy does.
 
     The accumulators start at 0.0: ``0.0 + v == v`` for the values here (``>= 0``), where
-    numpy starts from ``v``. Without ``masked``, the masked sum is 0.0 (no GT pixel there).
-    With it, ``v * m`` for a 0/1 mask is ``v`` where ``m != 0`` and ``+0.0`` elsewhere: a
-    select, which compiles to a byte test and a masked move, where widening the mask to
-    doubles and multiplying took a zero-extension, a conversion and a multiplication per 8
-    values; the same doubles (measured in ``docs/performance.md``).
+    numpy starts from ``v``. Without ``masked``, the masked accumulators are 0.0 (no GT pixel
+    there). With it, ``v * m`` for a 0/1 mask is ``v`` where ``m != 0`` and ``+0.0``
+    elsewhere: a select, which compiles to a byte test and a masked move, where widening the
+    mask to doubles and multiplying took a zero-extension, a conversion and a multiplication
+    per 8 values; the same doubles (measured in ``docs/performance.md``).
     """
 
     def codegen(context, builder, sig, args):
-        arr, mask = sig.args[0], sig.args[1]
-        arr_v, m_v, start, steps = args
+        arr, mask, accs = sig.args[0], sig.args[1], sig.args[4]
+        arr_v, m_v, start, steps, accs_v, q = args
         i64 = ir.IntType(64)
         zero = ir.Constant(_F8, [ir.Constant(ir.DoubleType(), 0.0)] * 8)
         acc = cgutils.alloca_once_value(builder, zero)
@@ -129,18 +142,48 @@ def _make_lanes(masked: bool):
                 inside = builder.icmp_unsigned("!=", m, ir.Constant(m.type, None))
                 masked_vals = builder.select(inside, vals, zero)
                 builder.store(builder.fadd(builder.load(acc_in), masked_vals), acc_in)
-        out = context.get_constant_undef(sig.return_type)
-        out = builder.insert_value(out, _hsum(builder, builder.load(acc)), 0)
-        return builder.insert_value(out, _hsum(builder, builder.load(acc_in)), 1)
+        at = builder.mul(q, ir.Constant(i64, 16))
+        builder.store(builder.load(acc), _f8_at(context, builder, accs, accs_v, at), align=8)
+        at = builder.add(at, ir.Constant(i64, 8))
+        builder.store(builder.load(acc_in), _f8_at(context, builder, accs, accs_v, at), align=8)
+        return context.get_dummy_value()
 
-    def lanes(typingctx, arr, mask, start, steps):
-        return types.UniTuple(types.float64, 2)(arr, mask, start, steps), codegen
+    def lanes(typingctx, arr, mask, start, steps, accs, q):
+        return types.none(arr, mask, start, steps, accs, q), codegen
 
     return intrinsic(lanes)
 
 
 _lanes_all = _make_lanes(False)
 _lanes_both = _make_lanes(True)
+
+
+@intrinsic
+def _combine8(typingctx, accs, g, sums, sums_in):
+    """Leaves ``8 g .. 8 g + 7`` (:func:`_make_lanes`): numpy's combination of each leaf's 8
+    accumulators, ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))``, into ``sums[8 g :
+    8 g + 8]`` and, of the masked ones, ``sums_in``. Three levels of :func:`_pairs` combine
+    the eight leaves together (7 shuffled additions), where one leaf at a time took 7 lane
+    extractions and 7 scalar additions per leaf: the same additions of the same doubles."""
+
+    def codegen(context, builder, sig, args):
+        accs_v, g_v, sums_v, in_v = args
+        i64 = ir.IntType(64)
+        first = builder.mul(g_v, ir.Constant(i64, 128))
+        for half, (out_t, out_v) in enumerate([(sig.args[2], sums_v), (sig.args[3], in_v)]):
+            vecs = []
+            for j in range(8):
+                at = builder.add(first, ir.Constant(i64, 16 * j + 8 * half))
+                vecs.append(builder.load(_f8_at(context, builder, sig.args[0], accs_v, at),
+                                         align=8))
+            l1 = [_pairs(builder, vecs[2 * j], vecs[2 * j + 1]) for j in range(4)]
+            l2 = [_pairs(builder, l1[0], l1[1]), _pairs(builder, l1[2], l1[3])]
+            at = builder.mul(g_v, ir.Constant(i64, 8))
+            builder.store(_pairs(builder, l2[0], l2[1]),
+                          _f8_at(context, builder, out_t, out_v, at), align=8)
+        return context.get_dummy_value()
+
+    return types.none(accs, g, sums, sums_in), codegen
 
 
 @intrinsic
@@ -164,23 +207,30 @@ def _value(typingctx, arr, i):
 
 
 @numba.njit(cache=CACHE, nogil=True, inline="always")
-def _leaf(arr, mask, s, n, masked):
-    """numpy's sum of a leaf ``[s, s + n)`` (``n <= 128``), of values and of value * mask."""
-    ra = 0.0
-    ri = 0.0
-    end = s
-    if n >= 8:
-        if masked:
-            ra, ri = _lanes_both(arr, mask, s, n // 8)
+def _leaves(arr, mask, lo, hi, s, offsets, lengths, accs, sums, sums_in):
+    """numpy's sums of the leaves ``[s + offsets[q], + lengths[q])`` (each at most 128
+    values), of the values and of value * mask, into ``sums`` and ``sums_in``."""
+    nl = offsets.shape[0]
+    for q in range(nl):
+        start = s + offsets[q]
+        n = lengths[q]
+        if start < hi and start + n > lo:
+            _lanes_both(arr, mask, start, n // 8, accs, q)
         else:
-            ra, ri = _lanes_all(arr, mask, s, n // 8)
-        end = s + n - n % 8
-    for i in range(end, s + n):
-        v = _value(arr, i)
-        ra += v
-        if masked:
-            ri += v * mask[i]
-    return ra, ri
+            _lanes_all(arr, mask, start, n // 8, accs, q)
+    for g in range((nl + 7) // 8):  # the accumulators of unused leaves give unused sums
+        _combine8(accs, g, sums, sums_in)
+    for q in range(nl):  # the last n % 8 values, one by one
+        start = s + offsets[q]
+        n = lengths[q]
+        ra, ri = sums[q], sums_in[q]
+        masked = start < hi and start + n > lo
+        for i in range(start + n - n % 8, start + n):
+            v = _value(arr, i)
+            ra += v
+            if masked:
+                ri += v * mask[i]
+        sums[q], sums_in[q] = ra, ri
 
 
 # -- the tree --------------------------------------------------------------------------------
@@ -248,13 +298,16 @@ def _layouts(node_lengths: frozenset[int]) -> tuple[np.ndarray, ...]:
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _small(arr, mask, lo, hi, s, k, lay, stack):
-    """numpy's sums of a node of at most :data:`SMALL` values, from its layout."""
+def _small(arr, mask, lo, hi, s, k, lay, stack, accs, sums, sums_in):
+    """numpy's sums of a node of at most :data:`SMALL` values, from its layout: its leaves
+    (:func:`_leaves`), then its program of additions."""
     sizes, leaf_bounds, offsets, lengths, prog_bounds, programs = lay
     j = 0
     while sizes[j] != k:
         j += 1
     base = leaf_bounds[j]
+    top = leaf_bounds[j + 1]
+    _leaves(arr, mask, lo, hi, s, offsets[base:top], lengths[base:top], accs, sums, sums_in)
     sp = 0
     for t in range(prog_bounds[j], prog_bounds[j + 1]):
         q = programs[t]
@@ -263,9 +316,7 @@ def _small(arr, mask, lo, hi, s, k, lay, stack):
             stack[sp - 1, 0] += stack[sp, 0]
             stack[sp - 1, 1] += stack[sp, 1]
         else:
-            start = s + offsets[base + q]
-            n = lengths[base + q]
-            stack[sp, 0], stack[sp, 1] = _leaf(arr, mask, start, n, start < hi and start + n > lo)
+            stack[sp, 0], stack[sp, 1] = sums[q], sums_in[q]
             sp += 1
     return stack[0, 0], stack[0, 1]
 
@@ -282,6 +333,10 @@ def _node(arr, mask, lo, hi, start, n, lay):
     st_stage = np.zeros(64, np.int64)
     left = np.empty((64, 2))
     scratch = np.empty((64, 2))
+    # the leaves of a node (a multiple of 8 for _combine8): their accumulators and sums
+    most = np.max(np.diff(lay[1])) + 8 if lay[1].shape[0] > 1 else 8
+    accs = np.empty(16 * most)
+    sums, sums_in = np.empty(most), np.empty(most)
     sp = 0
     st_start[0] = start
     st_n[0] = n
@@ -291,7 +346,7 @@ def _node(arr, mask, lo, hi, start, n, lay):
         k = st_n[sp]
         s = st_start[sp]
         if k <= SMALL:
-            ra, ri = _small(arr, mask, lo, hi, s, k, lay, scratch)
+            ra, ri = _small(arr, mask, lo, hi, s, k, lay, scratch, accs, sums, sums_in)
             sp -= 1
             continue
         half = k // 2
