@@ -12,20 +12,21 @@ The runner also decodes each map into a third buffer of its thread (:func:`readi
 pixel to decode, 70-100 page faults a map; into the kept buffer, 1.12-1.18 ns
 (``benchmarks/probe_floor.py decoders``, ``docs/performance.md``). Only the runner does this,
 as it drops the map before it reads the next; :func:`selo_metrics.read_map` returns a new
-array. The buffers a thread keeps, all three, fit ``SELO_WORKSPACE_MB`` together: one that
-would not is used for its call and dropped.
+array. A fourth is made only for the maps where the box filter's last pass cannot be left to
+the blocks the peak search reads (:func:`spare_getter`). The buffers a thread keeps fit
+``SELO_WORKSPACE_MB`` together: one that would not is used for its call and dropped.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["clear_workspace", "map_buffers", "read_buffer", "reading_into"]
+__all__ = ["clear_workspace", "map_buffers", "read_buffer", "reading_into", "spare_getter"]
 
 _local = threading.local()
 
@@ -39,8 +40,9 @@ def _fits(new_bytes: int, besides: str) -> bool:
     ``besides``) within ``SELO_WORKSPACE_MB``."""
     flats = getattr(_local, "flats", None) if besides != "flats" else None
     read = getattr(_local, "read_flat", None) if besides != "read_flat" else None
-    kept = (0 if flats is None else 2 * flats[0].size) + (0 if read is None else read.size)
-    return kept + new_bytes <= _cap_bytes()
+    spare = getattr(_local, "spare", {}).get("flat") if besides != "spare" else None
+    kept = sum(0 if a is None else a.size for a in (read, spare))
+    return kept + (0 if flats is None else 2 * flats[0].size) + new_bytes <= _cap_bytes()
 
 
 def map_buffers(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -81,8 +83,31 @@ def read_buffer(shape: tuple[int, int]) -> np.ndarray:
     return flat[:need].reshape(shape)
 
 
+def spare_getter(shape: tuple[int, int]) -> Callable[[], np.ndarray]:
+    """A function that gives a uint8 ``shape`` array reused across calls of the calling
+    thread (never one of its other buffers), made when first asked for: it may be called
+    from another thread, such as a job of the kernel threads working for this one."""
+    box = getattr(_local, "spare", None)
+    if box is None:
+        box = _local.spare = {}
+    need = int(shape[0]) * int(shape[1])
+    flat = box.get("flat")
+    fits = (flat is not None and flat.size >= need) or _fits(need, besides="spare")
+
+    def get() -> np.ndarray:
+        kept = box.get("flat")
+        if kept is not None and kept.size >= need:
+            return kept[:need].reshape(shape)
+        box["flat"] = None  # the old one is freed before the new one is made
+        new = np.empty(need, np.uint8)
+        box["flat"] = new if fits else None
+        return new.reshape(shape)
+
+    return get
+
+
 def clear_workspace() -> None:
-    """Free the calling thread's reusable buffers (the map buffers and the read buffer).
+    """Free the calling thread's reusable buffers (the map, read and spare buffers).
 
     Examples
     --------
@@ -90,3 +115,4 @@ def clear_workspace() -> None:
     """
     _local.flats = None
     _local.read_flat = None
+    _local.spare = {}

@@ -7,18 +7,24 @@ and :func:`selo_metrics.evaluate` shares it between Ras and Rda.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._kernels import num_threads
-from ._kernels.box import box_filter_passes
+from ._kernels.box import box_filter_passes, box_filter_u8, float32_rounding_is_exact
 from ._kernels.labels import component_moments, extract_runs
+from ._kernels.lastpass import lazy_last_pass
 from ._kernels.maxfilter import peak_flags, vertical_max
 from ._kernels.peaks import BLOCK, block_peak_runs, usable
 from ._workspace import map_buffers
 
 __all__ = ["PeakComponents", "attention_centers", "centres_of", "peak_components"]
+
+#: compute the last box pass only where the peak search reads it (:func:`finish_peaks`);
+#: False runs every pass in full (for comparisons: the results are the same)
+LAZY_LAST_PASS = True
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,53 @@ def peak_components(
     h, w = gray.shape
     blocks = usable(gray.shape, max_window)  # the peaks from block maxima (most maps)
     maxima = np.empty((-(-h // BLOCK), -(-w // BLOCK)), np.uint8) if blocks else None
-    smooth, spare = box_filter_passes(gray, box_size, box_passes, nthreads,
+    lazy = LAZY_LAST_PASS and lazy_applies(gray.shape, box_size, box_passes, max_window)
+    smooth, spare = box_filter_passes(gray, box_size, box_passes - lazy, nthreads,
                                       map_buffers(gray.shape), maxima, BLOCK)
+    if lazy:  # the last pass only where the peak search reads it
+        done, runs = finish_peaks(gray, smooth, maxima, box_size=box_size,
+                                  box_passes=box_passes, max_window=max_window, spare=spare)
+        return components(done, smooth if done is spare else spare, max_window, nthreads, runs)
     runs = block_peak_runs(smooth, max_window, nthreads, BLOCK, maxima) if blocks else None
     return components(smooth, spare, max_window, nthreads, runs)
+
+
+def lazy_applies(shape: tuple[int, int], box_size: int, box_passes: int,
+                 max_window: int) -> bool:
+    """Whether the last box pass can be left to :func:`finish_peaks` (computed only where
+    the peak search reads it): the block search applies, there are at least two passes, and
+    the map is larger than the box on both sides."""
+    return usable(shape, max_window, BLOCK) and box_passes >= 2 and min(shape) > box_size
+
+
+def finish_peaks(gray: np.ndarray, smooth: np.ndarray, maxima: np.ndarray, *, box_size: int,
+                 box_passes: int, max_window: int,
+                 spare: np.ndarray | Callable[[], np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, tuple | None]:
+    """The peak runs of ``gray`` when ``smooth`` holds all its box passes but the last
+    (``maxima``: their ``BLOCK`` maxima; :func:`lazy_applies`), on one thread.
+
+    The last pass is computed where the search reads it
+    (:func:`selo_metrics._kernels.lastpass.lazy_last_pass`); where that would take too many
+    blocks it runs in full into ``spare`` (or the array it returns, if a function; a new array
+    if None), none of whose pixels the lazy pass then read. Returns the smoothed map to
+    take further (``smooth``, holding the last pass where the search read it, or the full
+    one) and the runs (None for the contrived maps the block search gives up on: the map
+    returned then holds every pass everywhere, for the full running maximum).
+    """
+    single = float32_rounding_is_exact(box_size)
+    bound = lazy_last_pass(smooth, maxima, box_size, single, max_window, BLOCK)
+    if bound is not None:
+        runs = block_peak_runs(smooth, max_window, 1, BLOCK, bound)
+        if runs is not None:
+            return smooth, runs
+        # the search gave up: every pass again, in full, from the map
+        box_filter_passes(gray, box_size, box_passes, 1, (smooth, smooth), maxima, BLOCK)
+        return smooth, None
+    full = np.empty_like(smooth) if spare is None else spare() if callable(spare) else spare
+    box_filter_u8(smooth, full, box_size, 1.0 / (box_size * box_size), single, 1, 1, maxima,
+                  BLOCK)
+    return full, block_peak_runs(full, max_window, 1, BLOCK, maxima)
 
 
 def components(smooth: np.ndarray, spare: np.ndarray, max_window: int, nthreads: int,

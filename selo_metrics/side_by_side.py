@@ -20,12 +20,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from . import attention
 from ._kernels import Jobs, num_threads
 from ._kernels.box import box_tile_jobs
 from ._kernels.peaks import BLOCK, block_peak_runs, usable
 from ._kernels.sums import sums_plan
-from ._workspace import map_buffers
-from .attention import PeakComponents, components
+from ._workspace import map_buffers, spare_getter
+from .attention import PeakComponents, components, finish_peaks, lazy_applies
 from .raster import gt_mask_rows
 
 __all__ = ["rsu_sums_and_peaks"]
@@ -95,10 +96,20 @@ def rsu_sums_and_peaks(
         found["sums"] = plan
         return [functools.partial(plan.run, k, k + 1) for k in range(len(plan.starts))]
 
-    def peaks() -> None:
-        found["runs"] = block_peak_runs(smooth, max_window, 1, BLOCK, maxima)
+    # the last box pass only where the peak search reads it (most maps)
+    lazy = attention.LAZY_LAST_PASS and lazy_applies(gray.shape, box_size, box_passes,
+                                                     max_window)
+    spare = spare_getter(gray.shape)  # this thread's, should the pass run in full
 
-    tiles = box_tile_jobs(gray, smooth, box_size, box_passes, nthreads, maxima, BLOCK)
+    def peaks() -> None:
+        if lazy:
+            found["smooth"], found["runs"] = finish_peaks(
+                gray, smooth, maxima, box_size=box_size, box_passes=box_passes,
+                max_window=max_window, spare=spare)
+        else:
+            found["runs"] = block_peak_runs(smooth, max_window, 1, BLOCK, maxima)
+
+    tiles = box_tile_jobs(gray, smooth, box_size, box_passes - lazy, nthreads, maxima, BLOCK)
     left = [len(tiles)]
     lock = threading.Lock()
 
@@ -115,5 +126,6 @@ def rsu_sums_and_peaks(
         jobs.add(functools.partial(tile, job))
     jobs.run()
     # the fallback's running maximum goes to the mask's buffer: the Rsu sums are done with it
-    comps = components(smooth, mask, max_window, nthreads, found.get("runs"))
+    comps = components(found.get("smooth", smooth), mask, max_window, nthreads,
+                       found.get("runs"))
     return found["sums"].result(), comps

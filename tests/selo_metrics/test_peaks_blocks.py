@@ -24,18 +24,13 @@ def twin_runs(g: np.ndarray, m: int):
     return rows, x0, x1
 
 
-@st.composite
-def maps(draw):
-    block = draw(st.sampled_from([2, 3, 4, 8]))
-    m = draw(st.integers(4 * block, 48))
-    h = draw(st.integers(m // 2, 110))
-    w = draw(st.integers(m // 2, 110))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    kind = draw(st.sampled_from(["noise", "plateaus", "spikes", "levels"]))
+def draw_map(draw, kind: str, h: int, w: int, rng: np.random.Generator,
+             max_cell: int = 25) -> np.ndarray:
+    """A uint8 ``h x w`` map of a kind that stresses the block search (shared by its tests)."""
     if kind == "noise":
         g = rng.integers(0, 256, (h, w), dtype=np.uint8)
     elif kind == "plateaus":
-        cell = draw(st.integers(1, 25))
+        cell = draw(st.integers(1, max_cell))
         small = rng.integers(0, 256, (h // cell + 1, w // cell + 1), dtype=np.uint8)
         g = np.kron(small, np.ones((cell, cell), np.uint8))[:h, :w]
     elif kind == "spikes":  # a flat floor with a few higher pixels: ambiguous blocks
@@ -44,7 +39,18 @@ def maps(draw):
         g[rng.integers(0, h, n), rng.integers(0, w, n)] = rng.integers(0, 256, n)
     else:  # few distinct levels: many ties
         g = (rng.integers(0, 3, (h, w)) * 100).astype(np.uint8)
-    return np.ascontiguousarray(g), m, block
+    return np.ascontiguousarray(g)
+
+
+@st.composite
+def maps(draw):
+    block = draw(st.sampled_from([2, 3, 4, 8]))
+    m = draw(st.integers(4 * block, 48))
+    h = draw(st.integers(m // 2, 110))
+    w = draw(st.integers(m // 2, 110))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["noise", "plateaus", "spikes", "levels"]))
+    return draw_map(draw, kind, h, w, rng), m, block
 
 
 @settings(max_examples=120, deadline=None)

@@ -6,6 +6,7 @@ official numbers in any order of sizes, and ``read_map`` alone still returns new
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 import selo_metrics
 from selo_metrics import _workspace
-from selo_metrics._workspace import map_buffers, reading_into
+from selo_metrics._workspace import map_buffers, reading_into, spare_getter
 from selo_metrics.runner import score_sample
 from selo_metrics.samples import Sample
 from tests.conftest import BUNDLED_CASES, read_png_gray
@@ -138,6 +139,29 @@ def test_the_three_buffers_kept_fit_the_cap_whichever_comes_first(monkeypatch):
         flats, read = _workspace._local.flats, _workspace._local.read_flat
         kept = (0 if flats is None else 2 * flats[0].size) + (0 if read is None else read.size)
         assert 0 < kept <= 2.5 * n, read_first
+
+
+def test_the_spare_buffer_is_kept_apart_and_within_the_cap(monkeypatch):
+    """The box filter's spare (for the maps whose last pass runs in full): made on demand,
+    from any thread, reused, never another buffer; not kept where the cap has no room."""
+    shape = (60, 70)
+    selo_metrics.clear_workspace()
+    get = spare_getter(shape)
+    assert _workspace._local.spare.get("flat") is None  # nothing made until asked
+    made = []
+    t = threading.Thread(target=lambda: made.append(get()))
+    t.start()
+    t.join()
+    again = spare_getter(shape)()
+    assert np.shares_memory(made[0], again)
+    with reading_into():
+        read = selo_metrics.read_map(FORMATS / "gray.png")
+    for other in (*map_buffers(shape), read):
+        assert not np.shares_memory(again, other)
+    monkeypatch.setenv("SELO_WORKSPACE_MB", "0")
+    selo_metrics.clear_workspace()
+    a, b = spare_getter(shape)(), spare_getter(shape)()
+    assert not np.shares_memory(a, b) and _workspace._local.spare.get("flat") is None
 
 
 @pytest.mark.parametrize("mb", ["512", "0"])
