@@ -1,9 +1,10 @@
-"""The box filter x5 of two revisions of this repository, timed in alternating processes.
+"""The box filter x5 of two revisions of this repository, timed in alternating processes
+(or, with ``--what``, the Rsu sums or the whole evaluation).
 
 Usage::
 
     python benchmarks/ab_box_filter.py --old c1f7555 [--new HEAD] [--pairs 5] [--size 10000]
-                                       [--maxima]
+                                       [--maxima] [--what box|sums|evaluate]
 
 A kernel change of a few percent is below this shared machine's noise between two runs
 minutes apart, so the two versions run by turns: each revision is exported (``git
@@ -14,7 +15,11 @@ thread (two map-sized buffers reused from call to call, as ``evaluate`` reuses i
 a CRC of the result: the two revisions must give the same bytes. The map is the benchmark's
 focused synthetic map (``selo_metrics.data.synthetic_map``) of ``--size`` squared pixels.
 With ``--maxima`` the last pass also folds its rows into the 32 x 32 block maxima, as
-``evaluate`` runs the filter.
+``evaluate`` ran the filter before its last pass was left to the peak search's blocks.
+``--what sums`` times ``masked_sums`` (the Rsu sums, exact in numpy's order) of the map and
+its GT box's mask, counted in the GT's rows as ``evaluate`` does; ``--what evaluate`` the
+whole ``selo_metrics.evaluate`` of the map and its GT box; the "CRC" is then that of the
+sums' or the metrics' ``repr``, which must be the same for both revisions.
 """
 
 from __future__ import annotations
@@ -34,19 +39,31 @@ import json, os, sys, time, zlib
 os.environ["SELO_NUM_THREADS"] = "1"
 from selo_metrics._kernels.box import box_filter_passes
 from selo_metrics.data import synthetic_map
-n, repeat, fold = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+n, repeat, fold, what = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
 gt = [[n * 0.3, n * 0.3], [n * 0.5, n * 0.3], [n * 0.5, n * 0.5], [n * 0.3, n * 0.5]]
 gray = synthetic_map((n, n), [gt], kind="focused", seed=3)
 import numpy as np
 buffers = (np.empty_like(gray), np.empty_like(gray))  # reused, as evaluate reuses its own
 maxima = np.empty((-(-n // 32), -(-n // 32)), np.uint8) if fold else None
-out = box_filter_passes(gray, 50, 5, 1, buffers, maxima, 32)[0]
+if what == "box":
+    call = lambda: box_filter_passes(gray, 50, 5, 1, buffers, maxima, 32)[0].tobytes()
+elif what == "sums":
+    from selo_metrics._kernels.sums import masked_sums
+    from selo_metrics.raster import gt_mask_rows
+    rows = gt_mask_rows([np.array(gt)], buffers[0])
+    call = lambda: repr(masked_sums(gray, buffers[0], rows)).encode()
+else:
+    import selo_metrics
+    def call():
+        r = selo_metrics.evaluate(gray, [gt])
+        return repr((r.rsu, r.ras, r.rda, r.rmi, r.attention_centers)).encode()
+out = call()
 best = float("inf")
 for _ in range(repeat):
     t = time.thread_time()
-    out = box_filter_passes(gray, 50, 5, 1, buffers, maxima, 32)[0]
+    out = call()
     best = min(best, time.thread_time() - t)
-print(json.dumps({"ms": best * 1e3, "crc": zlib.crc32(out.tobytes())}))
+print(json.dumps({"ms": best * 1e3, "crc": zlib.crc32(out)}))
 """
 
 
@@ -60,9 +77,10 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def run(tree: Path, size: int, repeat: int, maxima: bool = False) -> dict:
+def run(tree: Path, size: int, repeat: int, maxima: bool = False, what: str = "box") -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(tree / "numba_cache"))
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(size), str(repeat), str(int(maxima))],
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(size), str(repeat),
+                           str(int(maxima)), what],
                           env=env, capture_output=True, text=True, cwd=tree)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
@@ -77,21 +95,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=10000)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--maxima", action="store_true", help="fold the block maxima into the last pass")
+    p.add_argument("--what", choices=["box", "sums", "evaluate"], default="box",
+                   help="what to time (default: the box filter x5)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {name: export(rev, Path(tmp) / name)
                  for name, rev in (("old", args.old), ("new", args.new))}
         for tree in trees.values():  # compile (and cache) once, untimed
-            run(tree, 256, 1)
+            run(tree, 256, 1, what=args.what)
         times: dict[str, list[float]] = {"old": [], "new": []}
         crcs = set()
         fold = ", block maxima folded in" if args.maxima else ""
-        print(f"box filter x5{fold}, {args.size} x {args.size}, one thread, CPU ms (best of "
+        what = {"box": f"box filter x5{fold}", "sums": "Rsu sums (masked_sums)",
+                "evaluate": "evaluate"}[args.what]
+        print(f"{what}, {args.size} x {args.size}, one thread, CPU ms (best of "
               f"{args.repeat}); load average {os.getloadavg()[0]:.2f}")
         for i in range(args.pairs):
             row = []
             for name in ("old", "new"):
-                r = run(trees[name], args.size, args.repeat, args.maxima)
+                r = run(trees[name], args.size, args.repeat, args.maxima, args.what)
                 times[name].append(r["ms"])
                 crcs.add(r["crc"])
                 row.append(f"{name} {r['ms']:7.1f}")

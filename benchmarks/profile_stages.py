@@ -6,14 +6,16 @@ Usage::
 
 Prints the best of ``--repeat`` runs of every stage on the benchmark's synthetic map
 (AIR-SLT scene 21's polygons scaled to the size), after a warm-up call; the stages work in
-the same reusable buffers as ``evaluate``, and in the same way: the last box pass folds its
-rows into the block maxima, which the peak search then takes; the GT mask is cleared and
-counted only in the GT's rows. The stages, each split across the threads, are then summed
-("one after the other") beside ``evaluate``, which runs them side by side on the threads
-(:mod:`selo_metrics.side_by_side`). With ``--threads 1`` it also prints each stage's CPU time
-(the calling thread's), which a shared machine disturbs less than wall time. ``--fallback``
-also times the full running maximum that contrived or small maps take instead of the block
-search, and the block maxima computed alone.
+the same reusable buffers as ``evaluate``, and in the same way: the box filter runs four
+passes folding their rows into the block maxima, the fifth is computed only where the peak
+search reads it (``attention.LAZY_LAST_PASS``; ``--full-last-pass`` runs all five in full,
+the last folding the maxima, as before), and the search takes the maxima; the GT mask is
+cleared and counted only in the GT's rows. The stages, each split across the threads, are
+then summed ("one after the other") beside ``evaluate``, which runs them side by side on the
+threads (:mod:`selo_metrics.side_by_side`). With ``--threads 1`` it also prints each stage's
+CPU time (the calling thread's), which a shared machine disturbs less than wall time.
+``--fallback`` also times the full running maximum that contrived or small maps take instead
+of the block search, and the block maxima computed alone.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--fallback", action="store_true", help="also time the full running maximum")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--full-last-pass", action="store_true",
+                   help="all five box passes in full (evaluate too)")
     args = p.parse_args(argv)
     if args.threads:
         os.environ["SELO_NUM_THREADS"] = str(args.threads)
@@ -42,10 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     import selo_metrics
+    from selo_metrics import attention
     from selo_metrics import metrics as m
     from selo_metrics._kernels import num_threads, peaks
     from selo_metrics._kernels.box import box_filter_passes
     from selo_metrics._kernels.labels import component_moments, extract_runs
+    from selo_metrics._kernels.lastpass import lazy_last_pass
     from selo_metrics._kernels.maxfilter import peak_flags, vertical_max
     from selo_metrics._kernels.sums import masked_sums
     from selo_metrics._workspace import map_buffers
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         gray = np.load(map_path)
         polys = json.loads(poly_path.read_text())
     nt = num_threads()
+    attention.LAZY_LAST_PASS = not args.full_last_pass
     selo_metrics.evaluate(gray, polys)
     best: dict[str, float] = {}
     cpu: dict[str, float] = {}
@@ -80,19 +87,25 @@ def main(argv: list[str] | None = None) -> int:
         del mask
         h, w = gray.shape
         maxima = np.empty((-(-h // peaks.BLOCK), -(-w // peaks.BLOCK)), np.uint8)
+        lazy = attention.LAZY_LAST_PASS and attention.lazy_applies(gray.shape, 50, 5, 1000)
         smooth, spare = timed(
-            "box filter x5 + block maxima",
+            "box filter x4 + block maxima" if lazy else "box filter x5 + block maxima",
             box_filter_passes,
             gray,
             50,
-            5,
+            5 - lazy,
             nt,
             map_buffers(gray.shape)[::-1],
             maxima,
             peaks.BLOCK,
         )
+        bound = maxima
+        if lazy:  # as evaluate: the last pass where the peak search reads it
+            bound = timed("last pass, where the search reads", lazy_last_pass, smooth, maxima,
+                          50, True, 1000, peaks.BLOCK)
+            assert bound is not None, "the lazy last pass gave up on this map"
         runs = timed(
-            "peaks (block search)", peaks.block_peak_runs, smooth, 1000, nt, peaks.BLOCK, maxima
+            "peaks (block search)", peaks.block_peak_runs, smooth, 1000, nt, peaks.BLOCK, bound
         )
         if args.fallback:
             timed("[alone] block maxima", peaks.block_max, smooth, peaks.BLOCK, nt)
