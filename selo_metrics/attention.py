@@ -108,11 +108,12 @@ def finish_peaks(gray: np.ndarray, smooth: np.ndarray, maxima: np.ndarray, *, bo
 
     The last pass is computed where the search reads it
     (:func:`selo_metrics._kernels.lastpass.lazy_last_pass`); where that would take too many
-    blocks it runs in full into ``spare`` (or the array it returns, if a function; a new array
-    if None), none of whose pixels the lazy pass then read. Returns the smoothed map to
-    take further (``smooth``, holding the last pass where the search read it, or the full
-    one) and the runs (None for the contrived maps the block search gives up on: the map
-    returned then holds every pass everywhere, for the full running maximum).
+    blocks (``smooth`` is then left as it was) it runs in full, from ``smooth``, into
+    ``spare``: an array, a function that gives one (the caller's kept buffer, made on
+    demand), or None for a new array. Returns the smoothed map to take further (``smooth``,
+    holding the last pass where the search read it, or the full one) and the runs (None for
+    the contrived maps the block search gives up on: the map returned then holds every pass
+    everywhere, for the full running maximum).
     """
     single = float32_rounding_is_exact(box_size)
     bound = lazy_last_pass(smooth, maxima, box_size, single, max_window, BLOCK)

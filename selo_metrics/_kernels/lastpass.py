@@ -298,7 +298,8 @@ def lazy_last_pass(
     blocks the search can read, and the returned block maxima ``V`` are exact there and upper
     bounds elsewhere. :func:`selo_metrics._kernels.peaks.block_peak_runs` of ``g`` with
     ``maxima=V`` then gives the peaks of the full last pass. ``None`` (``g`` untouched) when
-    more than ``limit`` of the blocks would be needed: run the pass in full instead.
+    more than ``limit`` of the blocks would have their maximum computed, or their pixels:
+    run the pass in full instead.
     ``stats``, if given, receives the counts of blocks ``"resolved"`` (their maximum
     computed) and ``"read"`` (their pixels written into ``g``).
 
@@ -354,9 +355,10 @@ def lazy_last_pass(
     used = np.zeros(1, np.int64)
     read = _greedy(g, V, lb, rr, cc, int(limit * V.size), used, B, k, scale, single, tmp,
                    bufs, xmap)
+    nread = 0 if read is None else int(read.sum())
     if stats is not None:
-        stats.update(resolved=int(used[0]), read=0 if read is None else int(read.sum()))
-    if read is None:
+        stats.update(resolved=int(used[0]), read=nread)
+    if read is None or nread > limit * V.size:  # the read blocks are computed again
         return None
     _finish(g, read, B, k, scale, single, bufs, xmap)
     return V
