@@ -24,7 +24,10 @@ once) can differ from the official numbers in the last bit. This module walks th
   ``fma(gray, C1, gray * C2)`` gives the very same double with one operation less;
 * the tree's shape depends on sizes only, and its nodes of at most :data:`SMALL` values take
   a handful of sizes: each size's leaves and additions are worked out once
-  (:func:`layouts`), so the kernel runs a short list per node instead of a recursion.
+  (:func:`layouts`), so the kernel runs a short list per node instead of a recursion;
+* a node's leaves first store their accumulators, which :func:`_combine8` then combines
+  eight leaves at a time (three rounds of lane shuffles and additions: numpy's very
+  additions), before the node's additions run on the leaves' sums (``docs/performance.md``).
 """
 
 from __future__ import annotations
