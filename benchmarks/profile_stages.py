@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         del mask
         h, w = gray.shape
         maxima = np.empty((-(-h // peaks.BLOCK), -(-w // peaks.BLOCK)), np.uint8)
-        lazy = attention.LAZY_LAST_PASS and attention.lazy_applies(gray.shape, 50, 5, 1000)
+        lazy = attention.lazy_applies(gray.shape, 50, 5, 1000)
         smooth, spare = timed(
             "box filter x4 + block maxima" if lazy else "box filter x5 + block maxima",
             box_filter_passes,

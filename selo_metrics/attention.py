@@ -80,7 +80,7 @@ def peak_components(
     h, w = gray.shape
     blocks = usable(gray.shape, max_window)  # the peaks from block maxima (most maps)
     maxima = np.empty((-(-h // BLOCK), -(-w // BLOCK)), np.uint8) if blocks else None
-    lazy = LAZY_LAST_PASS and lazy_applies(gray.shape, box_size, box_passes, max_window)
+    lazy = lazy_applies(gray.shape, box_size, box_passes, max_window)
     smooth, spare = box_filter_passes(gray, box_size, box_passes - lazy, nthreads,
                                       map_buffers(gray.shape), maxima, BLOCK)
     if lazy:  # the last pass only where the peak search reads it
@@ -93,10 +93,11 @@ def peak_components(
 
 def lazy_applies(shape: tuple[int, int], box_size: int, box_passes: int,
                  max_window: int) -> bool:
-    """Whether the last box pass can be left to :func:`finish_peaks` (computed only where
-    the peak search reads it): the block search applies, there are at least two passes, and
-    the map is larger than the box on both sides."""
-    return usable(shape, max_window, BLOCK) and box_passes >= 2 and min(shape) > box_size
+    """Whether the last box pass is left to :func:`finish_peaks` (computed only where the
+    peak search reads it): :data:`LAZY_LAST_PASS` is on, the block search applies, there are
+    at least two passes, and the map is larger than the box on both sides."""
+    return (LAZY_LAST_PASS and usable(shape, max_window, BLOCK) and box_passes >= 2
+            and min(shape) > box_size)
 
 
 def finish_peaks(gray: np.ndarray, smooth: np.ndarray, maxima: np.ndarray, *, box_size: int,

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import attention
 from ._kernels import Jobs, num_threads
 from ._kernels.box import box_tile_jobs
 from ._kernels.peaks import BLOCK, block_peak_runs, usable
@@ -97,9 +96,8 @@ def rsu_sums_and_peaks(
         return [functools.partial(plan.run, k, k + 1) for k in range(len(plan.starts))]
 
     # the last box pass only where the peak search reads it (most maps)
-    lazy = attention.LAZY_LAST_PASS and lazy_applies(gray.shape, box_size, box_passes,
-                                                     max_window)
-    spare = spare_getter(gray.shape)  # this thread's, should the pass run in full
+    lazy = lazy_applies(gray.shape, box_size, box_passes, max_window)
+    spare = spare_getter(gray.shape) if lazy else None  # this thread's, for the full pass
 
     def peaks() -> None:
         if lazy:

@@ -168,6 +168,16 @@ def _window_max(a, y0, y1, x0, x1):
     return best
 
 
+@numba.njit(cache=CACHE, nogil=True, _nrt=False)
+def _first_at(a, value, y0, y1, x0, x1):
+    # the flat index of the first block of a[y0 .. y1, x0 .. x1] (raster order) equal to value
+    for y in range(y0, y1 + 1):
+        for x in range(x0, x1 + 1):
+            if a[y, x] == value:
+                return y * a.shape[1] + x
+    return -1
+
+
 @numba.njit(cache=CACHE, nogil=True)
 def _levels(V):
     # the blocks with V > 0 (flat indices) by V descending, raster order within a value, and
@@ -236,11 +246,7 @@ def _greedy(src, V, lb, rr, cc, limit, used, B, k, scale, single, tmp, bufs, xma
             best = _window_max(free, y0, y1, x0, x1)
             if best <= V[by, bx]:
                 break
-            blocks[0] = -1
-            for y in range(y0, y1 + 1):
-                for x in range(x0, x1 + 1):
-                    if free[y, x] == best and blocks[0] < 0:
-                        blocks[0] = y * nbx + x
+            blocks[0] = _first_at(free, best, y0, y1, x0, x1)
             if not _resolve(src, blocks, 1, *args):
                 return None
     # the blocks the search reads: the candidates, and the blocks above one (on V) in the
