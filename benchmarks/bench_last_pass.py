@@ -5,6 +5,7 @@ Usage::
 
     python benchmarks/bench_last_pass.py                 # every 10th of the 300 maps
     python benchmarks/bench_last_pass.py --every 5 --repeat 5
+    python benchmarks/bench_last_pass.py --kernels       # one block's maximum, two kernels
 
 For each map, one thread's CPU time (``time.thread_time``), best of ``--repeat``, the two
 ways by turns:
@@ -19,6 +20,11 @@ and the peak runs of both, which must be identical. Then the whole ``selo_metric
 and its metrics and centres, which must be identical too. Prints the totals, the ratio, and
 the share of blocks whose last-pass maximum was computed (``resolved``) and whose pixels
 were (``read``). The maps are made by ``bench_runner.make_set`` if not there yet.
+
+``--kernels`` times instead the two ways of computing one block's last-pass maximum, on the
+same random 32 x 32 blocks of a 1200 x 1200 noise map (in the cache): the register kernel
+(:func:`selo_metrics._kernels.blockmax.block_pass_max`) and the block's pixels by
+:func:`selo_metrics._kernels.boxrect.rect_pass`, then their maximum; the maxima must agree.
 """
 
 from __future__ import annotations
@@ -68,13 +74,60 @@ def timed(f, *args):
     return time.thread_time() - t0, out
 
 
+def kernels(n: int = 20000, rounds: int = 3) -> None:
+    """µs a block, best of ``rounds``: the register kernel against rect_pass and a max."""
+    import numba
+
+    from selo_metrics._kernels.blockmax import block_pass_max, row_offsets
+    from selo_metrics._kernels.boxrect import rect_buffers, rect_pass
+
+    @numba.njit
+    def by_pixels(src, ys, xs, tmp, bufs, xmap, out):
+        for i in range(ys.shape[0]):
+            rect_pass(src, ys[i], ys[i] + 32, xs[i], xs[i] + 32, 50, 1 / 2500, True, tmp, bufs,
+                      xmap)
+            out[i] = tmp[:, :32].max()
+
+    @numba.njit
+    def in_registers(src, ys, xs, rows, acc, out):
+        for i in range(ys.shape[0]):
+            row_offsets(src, ys[i], ys[i] + 32, 50, rows)
+            out[i] = block_pass_max(src, rows, 32, xs[i], 50, 1 / 2500, True, acc)
+
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 256, (1200, 1200)).astype(np.uint8)
+    ys = rng.integers(0, 1200 // 32, n) * 32
+    xs = rng.integers(1, 1200 // 32 - 2, n) * 32  # windows inside the columns
+    a, b = np.empty(n, np.uint8), np.empty(n, np.uint8)
+    args_a = (src, ys, xs, np.empty((32, 1200), np.uint8), rect_buffers(1200, 50),
+              np.empty(1250, np.int64), a)
+    args_b = (src, ys, xs, np.empty(82, np.int64), np.empty(32, np.int32), b)
+    best = {"rect_pass + max": float("inf"), "registers": float("inf")}
+    for r in range(rounds + 1):
+        for name, f, args in (("rect_pass + max", by_pixels, args_a),
+                              ("registers", in_registers, args_b)):
+            t = time.thread_time()
+            f(*args)
+            if r:  # round 0 compiles
+                best[name] = min(best[name], time.thread_time() - t)
+    assert (a == b).all(), "the maxima differ"
+    print(f"{n} blocks 32 x 32, box 50, best of {rounds}, load average {os.getloadavg()[0]:.1f};"
+          " maxima identical")
+    for name, t in best.items():
+        print(f"{name:>16}: {t / n * 1e6:.2f} µs a block")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path,
                     default=Path(tempfile.gettempdir()) / "selo-bench-xemapset")
     ap.add_argument("--every", type=int, default=10, help="take every n-th map")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--kernels", action="store_true",
+                    help="time one block's maximum, the two kernels, instead")
     args = ap.parse_args()
+    if args.kernels:
+        return kernels()
     make_set(args.data, 1129, 300, 0)
     paths = sorted(glob.glob(str(args.data / "maps" / "*.jpg")))[:: args.every]
     tot = {"full": 0.0, "lazy": 0.0, "eval full": 0.0, "eval lazy": 0.0}

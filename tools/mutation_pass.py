@@ -31,6 +31,7 @@ KERNEL_TESTS = [T + "test_kernels.py"]
 BOX_TESTS = [T + "test_kernels.py", T + "test_box_pipeline.py", T + "test_scan.py"]
 SUMS_TESTS = [T + "test_kernels.py", T + "test_conformance.py", T + "test_compat.py"]
 LAZY_TESTS = [T + "test_lastpass.py", T + "test_conformance.py"]
+BLOCKMAX_TESTS = [T + "test_blockmax.py", T + "test_lastpass.py"]
 ACC_TESTS = [T + "test_accumulate.py", T + "test_cli_report.py"]
 IO_TESTS = [T + "test_io.py", T + "test_io_gamma.py"]
 GEO_TESTS = [T + "test_geometry.py", T + "test_errors.py", T + "test_invariants.py"]
@@ -179,6 +180,21 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
      "    return map_buffers(shape)[0]", [T + "test_workspace.py"]),
     ("selo_metrics/_workspace.py", "        _local.reading = before",
      "        _local.reading = True", [T + "test_workspace.py"]),
+    # the last pass's block maxima in registers
+    ("selo_metrics/_kernels/blockmax.py", "            at += 1 << s",
+     "            at += (1 << s) + 1", BLOCKMAX_TESTS),
+    ("selo_metrics/_kernels/blockmax.py", "leave = source_row(builder.sub(y, ir.Constant(i64, 1)))",
+     "leave = source_row(y)", BLOCKMAX_TESTS),
+    ("selo_metrics/_kernels/blockmax.py", 'builder.icmp_signed(">", total, old), total, old)',
+     'builder.icmp_signed(">", total, old), old, total)', BLOCKMAX_TESTS),
+    ("selo_metrics/_kernels/blockmax.py", "col + B + k - 1 > w", "col + B + k - 2 > w",
+     BLOCKMAX_TESTS),
+    ("selo_metrics/_kernels/blockmax.py", "return not last_row_read or col + READ <= w",
+     "return True", BLOCKMAX_TESTS),
+    ("selo_metrics/_kernels/blockmax.py", "np.rint(np.float64(top) * scale)",
+     "np.floor(np.float64(top) * scale)", BLOCKMAX_TESTS),
+    ("selo_metrics/_kernels/lastpass.py", "row_offsets(src, y0, y1, k, rows)",
+     "row_offsets(src, y0 + 1, y1 + 1, k, rows)", BLOCKMAX_TESTS),
 ]
 
 #: mutations that cannot change a result: left out of the count (kept here as a record)

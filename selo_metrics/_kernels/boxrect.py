@@ -1,7 +1,10 @@
 """Numba kernel: one box-filter pass over a rectangle of the output, with its borders.
 
 :func:`selo_metrics._kernels.lastpass.lazy_last_pass` computes the last pass of the box
-filter only in some blocks of the map; this is that pass over one rectangle (a run of blocks).
+filter only in some blocks of the map; this is that pass over one rectangle (a run of blocks):
+the pixels of the blocks the peak search reads, and the maxima of the blocks that the
+register kernel of :mod:`selo_metrics._kernels.blockmax` does not take (other box sizes,
+the map's left and right borders).
 The fused pipeline of :mod:`selo_metrics._kernels.box` streams whole column tiles through all
 the passes and is no use for a 32 x 32 block: its rings would be refilled for every block.
 

@@ -6,7 +6,9 @@ The peak search (:mod:`selo_metrics._kernels.peaks`) sees the smoothed map throu
 on the maps of ``benchmarks/``. Yet the last of the five passes was computed everywhere,
 about a fifth of the filter's time (``benchmarks/bench_last_pass.py``). Here the filter runs
 one pass less, folding the block maxima ``T'`` of that pass, and the last pass is computed
-block by block (:mod:`selo_metrics._kernels.boxrect`) only where the search needs it.
+block by block only where the search needs it: its maximum in registers
+(:mod:`selo_metrics._kernels.blockmax`) where that kernel applies, else from the pixels of
+:mod:`selo_metrics._kernels.boxrect`, which also writes the pixels the search reads.
 
 A mean never exceeds the largest value it averages, and the rounding ``rint(S / k**2)`` of a
 window sum ``S <= k**2 M`` never exceeds the integer ``M``; every input of an output pixel
@@ -36,6 +38,7 @@ import numba
 import numpy as np
 
 from . import CACHE
+from .blockmax import FAST_BLOCK, block_pass_max, fast_applies, row_offsets
 from .boxrect import prefetch_rect, rect_buffers, rect_pass
 from .peaks import _ranges
 
@@ -120,11 +123,13 @@ def _run_rect(run, B, h, w):
 
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def _resolve(src, blocks, n, runs, V, free, lb, inv_r, inv_c, used, limit, B, k, scale,
-             single, tmp, bufs, xmap):
-    # the last pass over blocks[:n] (flat indices, raster order), by runs along the block
-    # rows (the next run's lines asked for while this one is computed): each block's maximum
-    # into V, 0 into free, and lb raised over the blocks whose windows' intersection holds
-    # it. False past limit resolved blocks.
+             single, tmp, bufs, xmap, rows, acc):
+    # the last pass's maximum over blocks[:n] (flat indices, raster order), by runs along the
+    # block rows (the next run's lines asked for while this one is computed): each block's
+    # maximum into V, 0 into free, and lb raised over the blocks whose windows' intersection
+    # holds it. The blocks the register kernel applies to (blockmax.fast_applies: a range
+    # of the run) are computed by it, the others by rect_pass. False past limit resolved
+    # blocks.
     h, w = src.shape
     nbx = V.shape[1]
     m = _runs(blocks, n, nbx, runs)
@@ -140,21 +145,42 @@ def _resolve(src, blocks, n, runs, V, free, lb, inv_r, inv_c, used, limit, B, k,
             y0, y1, x0, x1 = _run_rect(runs[r + 1], B, h, w)
             prefetch_rect(src, y0, y1, x0, x1, k)
         y0, y1, x0, x1 = _run_rect(runs[r], B, h, w)
-        rect_pass(src, y0, y1, x0, x1, k, scale, single, tmp, bufs, xmap)
-        for bx in range(bx0, bx1):
-            c0, c1 = bx * B - x0, min(w, bx * B + B) - x0
-            best = np.uint8(0)
-            for y in range(y1 - y0):
-                part = tmp[y, c0:c1]
-                for x in range(c1 - c0):
-                    best = max(best, part[x])
-            V[by, bx] = best
-            free[by, bx] = 0
-            for cy in range(inv_r[0, by], inv_r[1, by] + 1):
-                row = lb[cy, inv_c[0, bx] : inv_c[1, bx] + 1]
-                for i in range(row.shape[0]):
-                    row[i] = max(row[i], best)
+        f0 = bx0  # [f0, f1): the blocks the register kernel applies to (a range)
+        while f0 < bx1 and not fast_applies(src, y1, f0 * B, k, B):
+            f0 += 1
+        f1 = f0
+        while f1 < bx1 and fast_applies(src, y1, f1 * B, k, B):
+            f1 += 1
+        if f1 > f0:
+            row_offsets(src, y0, y1, k, rows)
+        for bx in range(f0, f1):
+            _settle(V, free, lb, inv_r, inv_c, by, bx,
+                    block_pass_max(src, rows, y1 - y0, bx * B, k, scale, single, acc))
+        for lo, hi in ((bx0, f0), (f1, bx1)):
+            if lo == hi:
+                continue
+            x0, x1 = lo * B, min(w, hi * B)
+            rect_pass(src, y0, y1, x0, x1, k, scale, single, tmp, bufs, xmap)
+            for bx in range(lo, hi):
+                c0, c1 = bx * B - x0, min(w, bx * B + B) - x0
+                best = np.uint8(0)
+                for y in range(y1 - y0):
+                    part = tmp[y, c0:c1]
+                    for x in range(c1 - c0):
+                        best = max(best, part[x])
+                _settle(V, free, lb, inv_r, inv_c, by, bx, best)
     return True
+
+
+@numba.njit(cache=CACHE, nogil=True, _nrt=False, inline="always")
+def _settle(V, free, lb, inv_r, inv_c, by, bx, best):
+    # block (by, bx) resolved to best: V exact, not free, lb raised where it counts
+    V[by, bx] = best
+    free[by, bx] = 0
+    for cy in range(inv_r[0, by], inv_r[1, by] + 1):
+        row = lb[cy, inv_c[0, bx] : inv_c[1, bx] + 1]
+        for i in range(row.shape[0]):
+            row[i] = max(row[i], best)
 
 
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
@@ -215,7 +241,7 @@ def _inverse(lo, hi, nb):
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _greedy(src, V, lb, rr, cc, limit, used, B, k, scale, single, tmp, bufs, xmap):
+def _greedy(src, V, lb, rr, cc, limit, used, B, k, scale, single, tmp, bufs, xmap, rows, acc):
     # Resolve blocks until the conditions of lazy_last_pass hold; lb[C] is the largest exact
     # maximum in C's windows' intersection, and C may be a candidate while V[C] >= lb[C].
     # Returns the blocks the peak search will read, or None past limit resolved blocks.
@@ -224,7 +250,7 @@ def _greedy(src, V, lb, rr, cc, limit, used, B, k, scale, single, tmp, bufs, xma
     blocks = np.empty(V.size, np.int64)
     runs = np.empty((V.size, 3), np.int64)
     args = (runs, V, free, lb, _inverse(rr[0], rr[1], nby), _inverse(cc[0], cc[1], nbx),
-            used, limit, B, k, scale, single, tmp, bufs, xmap)
+            used, limit, B, k, scale, single, tmp, bufs, xmap, rows, acc)
     order, starts = _levels(V)
     # 1. by decreasing bound, every block that may still be a candidate. The blocks of one
     # bound v are resolved together: none rules out another (its exact maximum is <= v)
@@ -359,8 +385,9 @@ def lazy_last_pass(
     bufs, xmap = rect_buffers(w, k), np.empty(w + k, np.int64)
     scale = 1.0 / (k * k)
     used = np.zeros(1, np.int64)
+    rows, acc = np.empty(B + k, np.int64), np.empty(FAST_BLOCK, np.int32)
     read = _greedy(g, V, lb, rr, cc, int(limit * V.size), used, B, k, scale, single, tmp,
-                   bufs, xmap)
+                   bufs, xmap, rows, acc)
     nread = 0 if read is None else int(read.sum())
     if stats is not None:
         stats.update(resolved=int(used[0]), read=nread)
