@@ -14,7 +14,8 @@ pixel to decode, 70-100 page faults a map; into the kept buffer, 1.12-1.18 ns
 as it drops the map before it reads the next; :func:`selo_metrics.read_map` returns a new
 array. A fourth is made only for the maps where the box filter's last pass cannot be left to
 the blocks the peak search reads (:func:`spare_getter`). The buffers a thread keeps fit
-``SELO_WORKSPACE_MB`` together: one that would not is used for its call and dropped.
+``SELO_WORKSPACE_MB`` together: one that would not is used for its call and dropped. All
+four are kept one way, by name (:func:`kept_bytes` says what a thread holds).
 """
 
 from __future__ import annotations
@@ -26,33 +27,62 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["clear_workspace", "map_buffers", "read_buffer", "reading_into", "spare_getter"]
+__all__ = ["clear_workspace", "kept_bytes", "map_buffers", "read_buffer", "reading_into",
+           "spare_getter"]
 
 _local = threading.local()
+
+#: the buffers a thread keeps: the two map buffers, the read buffer, the spare
+_NAMES = ("map", "map2", "read", "spare")
 
 
 def _cap_bytes() -> int:
     return int(float(os.environ.get("SELO_WORKSPACE_MB", "512")) * 1024 * 1024)
 
 
-def _fits(new_bytes: int, besides: str) -> bool:
-    """Whether ``new_bytes`` more can be kept beside the thread's other kept buffers (all but
-    ``besides``) within ``SELO_WORKSPACE_MB``."""
-    flats = getattr(_local, "flats", None) if besides != "flats" else None
-    read = getattr(_local, "read_flat", None) if besides != "read_flat" else None
-    spare = getattr(_local, "spare", {}).get("flat") if besides != "spare" else None
-    kept = sum(0 if a is None else a.size for a in (read, spare))
-    return kept + (0 if flats is None else 2 * flats[0].size) + new_bytes <= _cap_bytes()
+def _kept() -> dict[str, np.ndarray | None]:
+    """The calling thread's kept flat buffers by name (None where it keeps none); every name
+    is there from the start, so a buffer made on another thread changes no key."""
+    kept = getattr(_local, "kept", None)
+    if kept is None:
+        kept = _local.kept = dict.fromkeys(_NAMES)
+    return kept
+
+
+def _flat(kept: dict[str, np.ndarray | None], name: str, need: int) -> np.ndarray:
+    """``need`` bytes of the buffer ``kept[name]``: in it when it is large enough, else in a
+    new one (the old one freed first), kept only if all the kept buffers then fit
+    ``SELO_WORKSPACE_MB``; one that would not is used for its call and dropped."""
+    flat = kept[name]
+    if flat is not None and flat.size >= need:
+        return flat[:need]
+    kept[name] = None
+    flat = np.empty(need, np.uint8)
+    if sum(a.size for a in kept.values() if a is not None) + need <= _cap_bytes():
+        kept[name] = flat
+    return flat
+
+
+def kept_bytes() -> dict[str, int]:
+    """Bytes of each buffer the calling thread keeps, by name (0 where it keeps none).
+
+    Examples
+    --------
+    >>> clear_workspace()
+    >>> kept_bytes()
+    {'map': 0, 'map2': 0, 'read': 0, 'spare': 0}
+    >>> a, b = map_buffers((30, 40))
+    >>> kept_bytes()["map"], kept_bytes()["map2"]
+    (1200, 1200)
+    """
+    return {name: 0 if a is None else a.size for name, a in _kept().items()}
 
 
 def map_buffers(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Two uint8 ``shape`` arrays with undefined contents, reused across calls of a thread."""
     need = int(shape[0]) * int(shape[1])
-    flats = getattr(_local, "flats", None)
-    if flats is None or flats[0].size < need:
-        flats = (np.empty(need, np.uint8), np.empty(need, np.uint8))
-        _local.flats = flats if _fits(2 * need, besides="flats") else None
-    return flats[0][:need].reshape(shape), flats[1][:need].reshape(shape)
+    kept = _kept()
+    return _flat(kept, "map", need).reshape(shape), _flat(kept, "map2", need).reshape(shape)
 
 
 @contextmanager
@@ -75,35 +105,16 @@ def read_buffer(shape: tuple[int, int]) -> np.ndarray:
     if not getattr(_local, "reading", False):
         return np.empty(shape, np.uint8)
     need = int(shape[0]) * int(shape[1])
-    flat = getattr(_local, "read_flat", None)
-    if flat is None or flat.size < need:
-        _local.read_flat = None  # the old one is freed before the new one is made
-        flat = np.empty(need, np.uint8)
-        _local.read_flat = flat if _fits(need, besides="read_flat") else None
-    return flat[:need].reshape(shape)
+    return _flat(_kept(), "read", need).reshape(shape)
 
 
 def spare_getter(shape: tuple[int, int]) -> Callable[[], np.ndarray]:
     """A function that gives a uint8 ``shape`` array reused across calls of the calling
     thread (never one of its other buffers), made when first asked for: it may be called
     from another thread, such as a job of the kernel threads working for this one."""
-    box = getattr(_local, "spare", None)
-    if box is None:
-        box = _local.spare = {}
+    kept = _kept()  # this thread's, wherever the function is called
     need = int(shape[0]) * int(shape[1])
-    flat = box.get("flat")
-    fits = (flat is not None and flat.size >= need) or _fits(need, besides="spare")
-
-    def get() -> np.ndarray:
-        kept = box.get("flat")
-        if kept is not None and kept.size >= need:
-            return kept[:need].reshape(shape)
-        box["flat"] = None  # the old one is freed before the new one is made
-        new = np.empty(need, np.uint8)
-        box["flat"] = new if fits else None
-        return new.reshape(shape)
-
-    return get
+    return lambda: _flat(kept, "spare", need).reshape(shape)
 
 
 def clear_workspace() -> None:
@@ -113,6 +124,4 @@ def clear_workspace() -> None:
     --------
     >>> clear_workspace()
     """
-    _local.flats = None
-    _local.read_flat = None
-    _local.spare = {}
+    _local.kept = dict.fromkeys(_NAMES)

@@ -167,8 +167,8 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("xemap/models/xemap_network/hmsa.py", "_EPS = 1e-12", "_EPS = 1e-6", HMSA_TESTS),
     # workspace
     ("selo_metrics/_workspace.py",
-     "return flats[0][:need].reshape(shape), flats[1][:need].reshape(shape)",
-     "return flats[0][:need].reshape(shape), flats[0][:need].reshape(shape)",
+     'return _flat(kept, "map", need).reshape(shape), _flat(kept, "map2", need).reshape(shape)',
+     'return _flat(kept, "map", need).reshape(shape), _flat(kept, "map", need).reshape(shape)',
      [T + "test_workspace.py"]),
     # compat
     ("selo_metrics/compat.py", "return self.rmi_wsu * rsu + self.rmi_was * (1 - ras)",
@@ -176,7 +176,7 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("selo_metrics/compat.py", "dises = [d for d in dises if d <= r]",
      "dises = [d for d in dises if d < r]", [T + "test_compat.py"]),
     # the runner's read buffer (appended, so the numbers above stay)
-    ("selo_metrics/_workspace.py", "    return flat[:need].reshape(shape)",
+    ("selo_metrics/_workspace.py", '    return _flat(_kept(), "read", need).reshape(shape)',
      "    return map_buffers(shape)[0]", [T + "test_workspace.py"]),
     ("selo_metrics/_workspace.py", "        _local.reading = before",
      "        _local.reading = True", [T + "test_workspace.py"]),
@@ -195,6 +195,11 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
      "np.floor(np.float64(top) * scale)", BLOCKMAX_TESTS),
     ("selo_metrics/_kernels/lastpass.py", "row_offsets(src, y0, y1, k, rows)",
      "row_offsets(src, y0 + 1, y1 + 1, k, rows)", BLOCKMAX_TESTS),
+    # the workspace's cap on what a thread keeps
+    ("selo_metrics/_workspace.py",
+     "if sum(a.size for a in kept.values() if a is not None) + need <= _cap_bytes():",
+     "if sum(a.size for a in kept.values() if a is not None) <= _cap_bytes():",
+     [T + "test_workspace.py"]),
 ]
 
 #: mutations that cannot change a result: left out of the count (kept here as a record)

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 import selo_metrics
-from selo_metrics import _workspace
-from selo_metrics._workspace import map_buffers, reading_into, spare_getter
+from selo_metrics._workspace import kept_bytes, map_buffers, reading_into, spare_getter
 from selo_metrics.runner import score_sample
 from selo_metrics.samples import Sample
 from tests.conftest import BUNDLED_CASES, read_png_gray
@@ -136,8 +135,7 @@ def test_the_three_buffers_kept_fit_the_cap_whichever_comes_first(monkeypatch):
         with reading_into():
             for step in steps if read_first else steps[::-1]:
                 step()
-        flats, read = _workspace._local.flats, _workspace._local.read_flat
-        kept = (0 if flats is None else 2 * flats[0].size) + (0 if read is None else read.size)
+        kept = sum(kept_bytes().values())
         assert 0 < kept <= 2.5 * n, read_first
 
 
@@ -147,7 +145,7 @@ def test_the_spare_buffer_is_kept_apart_and_within_the_cap(monkeypatch):
     shape = (60, 70)
     selo_metrics.clear_workspace()
     get = spare_getter(shape)
-    assert _workspace._local.spare.get("flat") is None  # nothing made until asked
+    assert kept_bytes()["spare"] == 0  # nothing made until asked
     made = []
     t = threading.Thread(target=lambda: made.append(get()))
     t.start()
@@ -161,7 +159,7 @@ def test_the_spare_buffer_is_kept_apart_and_within_the_cap(monkeypatch):
     monkeypatch.setenv("SELO_WORKSPACE_MB", "0")
     selo_metrics.clear_workspace()
     a, b = spare_getter(shape)(), spare_getter(shape)()
-    assert not np.shares_memory(a, b) and _workspace._local.spare.get("flat") is None
+    assert not np.shares_memory(a, b) and kept_bytes()["spare"] == 0
 
 
 @pytest.mark.parametrize("mb", ["512", "0"])
@@ -178,4 +176,4 @@ def test_the_runner_scores_maps_of_every_size_in_turn_as_the_official_code(mb, m
         for key in ("rsu", "ras", "rda", "rmi"):
             assert abs(row[key] - case["expected"][key]) <= 1e-9, (case["id"], key)
     # the runner did decode into the thread's buffer (kept unless the workspace is 0 MB)
-    assert (_workspace._local.read_flat is not None) == (mb != "0")
+    assert (kept_bytes()["read"] > 0) == (mb != "0")
