@@ -78,12 +78,12 @@ def _lanes(builder, regs, at):
 
 
 def _make_block_max(k: int):
-    """An intrinsic ``(src, rows, col, nrows, acc)`` for window ``k``: over the output rows
-    ``0 .. nrows - 1`` of a block whose source rows start at the byte offsets (from ``src``'s
-    first byte; uint8, unit column stride)
-    ``rows[0 .. nrows + k - 2]`` plus ``col``, the largest window sum of each of its 32
-    output columns into ``acc[0:32]`` (int32). It reads :data:`READ` bytes of each source
-    row from ``col`` (lanes past ``32 + k - 1`` are loaded but never reach an output)."""
+    """An intrinsic ``(src, rows, col, nrows, acc)`` for window ``k``, and the bytes it reads
+    of each source row. Over the output rows ``0 .. nrows - 1`` of a block whose source rows
+    start at the byte offsets ``rows[0 .. nrows + k - 2]`` plus ``col`` from ``src``'s first
+    byte (uint8, unit column stride), the largest window sum of each of its 32 output columns
+    goes into ``acc[0:32]`` (int32). Lanes past ``32 + k - 1`` are loaded but never reach an
+    output."""
     bits, offsets, regs = _plan(k)
     ncs = -(-regs[0] // 2)  # 32-lane column-sum registers
 
@@ -152,9 +152,9 @@ def _make_block_max(k: int):
     return intrinsic(block_max), 32 * ncs
 
 
+#: the kernel for FAST_BOX, and the bytes it reads of each source row (from the window's
+#: first column): 96, three 32-byte registers for the 81 columns it uses
 _block_max, READ = _make_block_max(FAST_BOX)
-READ: int
-"""Bytes the kernel reads of each source row (from the window's first column)."""
 
 
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
@@ -172,11 +172,12 @@ def row_offsets(src, y0, y1, k, rows):
 def fast_applies(src, y1, x0, k, B):
     """Whether :func:`block_pass_max` applies to the block of output rows ending at ``y1``
     and columns ``x0 .. x0 + B - 1``: the box is :data:`FAST_BOX`, the block :data:`FAST_BLOCK`
-    wide and whole, its windows inside the map's columns, and the :data:`READ` bytes read of
-    each source row inside the array (past the row's end only on rows above the last)."""
+    wide and whole, its windows inside the map's columns, the map taller than the box (the
+    rows reflect once at most), and the :data:`READ` bytes read of each source row inside the
+    array (past the row's end only on rows above the last)."""
     h, w = src.shape
     col = x0 - k // 2
-    if k != FAST_BOX or B != FAST_BLOCK or col < 0 or col + B + k - 1 > w:
+    if k != FAST_BOX or B != FAST_BLOCK or col < 0 or col + B + k - 1 > w or h <= k:
         return False
     if src.strides[1] != 1:
         return False
