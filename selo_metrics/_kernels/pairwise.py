@@ -224,8 +224,10 @@ def _leaves(arr, mask, lo, hi, s, offsets, lengths, accs, sums, sums_in):
     for g in range((nl + 7) // 8):  # the accumulators of unused leaves give unused sums
         _combine8(accs, g, sums, sums_in)
     for q in range(nl):  # the last n % 8 values, one by one
-        start = s + offsets[q]
         n = lengths[q]
+        if n % 8 == 0:
+            continue
+        start = s + offsets[q]
         ra, ri = sums[q], sums_in[q]
         masked = start < hi and start + n > lo
         for i in range(start + n - n % 8, start + n):
@@ -300,7 +302,9 @@ def _layouts(node_lengths: frozenset[int]) -> tuple[np.ndarray, ...]:
     return (np.array(ordered, np.int64), leaf_bounds, flat[0], flat[1], prog_bounds, flat[2])
 
 
-@numba.njit(cache=CACHE, nogil=True)
+# inlined into _node: called, it cost about a sixth of the sums (0.197 against 0.164 ns a
+# value, one thread; docs/performance.md, "The Rsu nodes inlined")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def _small(arr, mask, lo, hi, s, k, lay, stack, accs, sums, sums_in):
     """numpy's sums of a node of at most :data:`SMALL` values, from its layout: its leaves
     (:func:`_leaves`), then its program of additions."""
