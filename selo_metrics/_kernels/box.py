@@ -46,7 +46,10 @@ __all__ = [
     "float32_rounding_is_exact",
 ]
 
-TILE = 3072  # output columns per tile: the 5 stages' rings of a tile fit a 2 MB L2 cache
+#: output columns per tile (at most): a tile's halo is the extra columns its later passes
+#: need, so fewer tiles do less work; past about 6000 columns the rings of the five stages
+#: no longer fit the caches (docs/performance.md, "Tiles of up to 6144 columns")
+TILE = 6144
 MIN_TILE = 256  # narrower maps are shared between threads by row bands ...
 MIN_BAND = 512  # ... of at least this many rows
 
