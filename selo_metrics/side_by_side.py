@@ -5,11 +5,11 @@ box-filter passes, then the peak search). The halves share only the map, so they
 one after the other, each split across the threads: run that way, the serial parts (the
 mask's scanline fill, the peak search) leave the other threads idle, about 24 ms of a 185 ms
 evaluation of a 10000 x 10000 map on 2 threads (``docs/performance.md``). Here every piece
-is a job of one queue (:class:`selo_metrics._kernels.Jobs`): the mask (then the Rsu sums'
-nodes), the box filter's tiles, and the peak search as soon as the last tile is done; a
-free thread takes the next job. The jobs are the kernels the sequential path runs, on the
-same data, so the results are the same to the bit (the Rsu nodes are added up in numpy's
-tree whatever thread summed them).
+is a job of one queue (:class:`selo_metrics._kernels.Jobs`): the box filter's tiles, the
+mask (then the Rsu sums' nodes; on one thread the mask comes first), and the peak search,
+put first as soon as the last tile is done; a free thread takes the next job. The jobs are
+the kernels the sequential path runs, on the same data, so the results are the same to the
+bit (the Rsu nodes are added up in numpy's tree whatever thread summed them).
 """
 
 from __future__ import annotations
@@ -119,9 +119,15 @@ def rsu_sums_and_peaks(
         if last and blocks:
             jobs.first(peaks)  # the last serial piece: before the Rsu nodes still queued
 
-    jobs.add(rsu_mask)
+    # on one thread the GT mask comes first, so that a degenerate GT fails before any tile;
+    # on more, the tiles do: the last tile, and the peak search after it, end sooner (at
+    # 10000 x 10000 on 2 threads, 79-80 against 83-84 ms; docs/performance.md)
+    if nthreads == 1:
+        jobs.add(rsu_mask)
     for job in tiles:
         jobs.add(functools.partial(tile, job))
+    if nthreads > 1:
+        jobs.add(rsu_mask)
     jobs.run()
     # the fallback's running maximum goes to the mask's buffer: the Rsu sums are done with it
     comps = components(found.get("smooth", smooth), mask, max_window, nthreads,
