@@ -129,8 +129,8 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("selo_metrics/_kernels/boxrect.py", "acc += np.int32(hi[j]) - np.int32(lo[j])",
      "acc += np.int32(hi[j])", LAZY_TESTS),
     ("selo_metrics/_kernels/pairwise.py", "BLOCK = 128", "BLOCK = 64", SUMS_TESTS),
-    ("selo_metrics/_kernels/pairwise.py", "start < hi and start + n > lo",
-     "start < hi and start > lo", SUMS_TESTS),
+    ("selo_metrics/_kernels/pairwise.py", "if start < hi and start + n > lo:",
+     "if start < hi and start > lo:", SUMS_TESTS),
     # accumulator and summaries
     ("selo_metrics/accumulate.py",
      'key=lambda r: (r.get("index") is None, r.get("index") or 0)',
