@@ -25,7 +25,7 @@ each is where it is:
   (128 to 3072 columns), ns a pixel and pass and ns a row and pass: the fixed cost of a row
   and the cost of a pixel; a 10000 x 1024 strip filtered as a contiguous map and as a view
   of a 10240-column map (its rows 1 KB long at a 10 KB stride, as a narrow tile's); then the
-  10000 x 10000 map with the tile width (``box.TILE``) set to 1024-3072, the same bytes
+  10000 x 10000 map with the tile width (``box.TILE``) set to 1024-6144, the same bytes
   checked. The filter's two result buffers are allocated once per map and reused.
 * ``stores``: what non-temporal stores could save the box filter's result map: a stream
   that reads a 100 MB map and writes another (``x ^ 1``, 64 bytes at a time, both 64-byte
@@ -193,7 +193,7 @@ def rows(repeat: int) -> None:
     times: dict[int, list[float]] = {}
     try:
         for _ in range(3):  # by turns, so the machine's drift falls on every width
-            for tile in (1024, 1536, 2048, 3072):
+            for tile in (1024, 1536, 2048, 3072, 6144):
                 box.TILE = tile
                 if not np.array_equal(box.box_filter_passes(gray, 50, 5, 1, bufs)[0], ref):
                     raise SystemExit(f"error: TILE = {tile} changed the result")
