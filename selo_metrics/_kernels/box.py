@@ -47,8 +47,9 @@ __all__ = [
 ]
 
 #: output columns per tile (at most): a tile's halo is the extra columns its later passes
-#: need, so fewer tiles do less work; past about 6000 columns the rings of the five stages
-#: no longer fit the caches (docs/performance.md, "Tiles of up to 6144 columns")
+#: need, so fewer tiles do less work, until the five stages' rings (520 bytes a column)
+#: crowd the caches: one tile of 10000 columns was slower again (docs/performance.md, "The
+#: fourth stop", measured on an AMD Zen 4; the Xeon's probe went up to 3072 only)
 TILE = 6144
 MIN_TILE = 256  # narrower maps are shared between threads by row bands ...
 MIN_BAND = 512  # ... of at least this many rows

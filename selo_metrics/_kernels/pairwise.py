@@ -303,7 +303,7 @@ def _layouts(node_lengths: frozenset[int]) -> tuple[np.ndarray, ...]:
 
 
 # inlined into _node: called, it cost about a sixth of the sums (0.197 against 0.164 ns a
-# value, one thread; docs/performance.md, "The Rsu nodes inlined")
+# value, one thread; docs/performance.md, "The fourth stop")
 @numba.njit(cache=CACHE, nogil=True, inline="always")
 def _small(arr, mask, lo, hi, s, k, lay, stack, accs, sums, sums_in):
     """numpy's sums of a node of at most :data:`SMALL` values, from its layout: its leaves
