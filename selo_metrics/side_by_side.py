@@ -119,15 +119,12 @@ def rsu_sums_and_peaks(
         if last and blocks:
             jobs.first(peaks)  # the last serial piece: before the Rsu nodes still queued
 
+    for job in tiles:
+        jobs.add(functools.partial(tile, job))
     # on one thread the GT mask comes first, so that a degenerate GT fails before any tile;
     # on more, the tiles do: the last tile, and the peak search after it, end sooner (at
     # 10000 x 10000 on 2 threads, 79-80 against 83-84 ms; docs/performance.md)
-    if nthreads == 1:
-        jobs.add(rsu_mask)
-    for job in tiles:
-        jobs.add(functools.partial(tile, job))
-    if nthreads > 1:
-        jobs.add(rsu_mask)
+    (jobs.first if nthreads == 1 else jobs.add)(rsu_mask)
     jobs.run()
     # the fallback's running maximum goes to the mask's buffer: the Rsu sums are done with it
     comps = components(found.get("smooth", smooth), mask, max_window, nthreads,
