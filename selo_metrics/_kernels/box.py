@@ -9,12 +9,13 @@ All the passes run in one stream over the map: the map is cut into column tiles 
 narrow maps, row bands), each widened by the halo the later passes need, and in each tile a
 pipeline of one stage per pass pushes rows through: a stage takes a row of the previous
 stage, stores its horizontal window sums (16-bit, at most ``255 k``) in a ring of the last
-``k + 2`` rows, and emits its own output row, which the next stage takes at once. A stage
+``k + 3`` rows, and emits its own output row, which the next stage takes at once. A stage
 emits row ``y`` as soon as the rows of its window have arrived (depth first, so a ring never
 holds a row it no longer needs); its running 32-bit column sum adds the row entering the
-window and subtracts the row leaving it. A tile's rings stay in the core's cache, so the map
-goes through memory once, not once per pass. The row kernels are in
-:mod:`selo_metrics._kernels.boxrows`.
+window and subtracts the row leaving it. For ``k <= 128`` a stage emits its rows by pairs,
+``y`` and ``y + 1`` together once both windows are in, which reads and writes the column
+sums once for two rows. A tile's rings stay in the core's cache, so the map goes through
+memory once, not once per pass. The row kernels are in :mod:`selo_metrics._kernels.boxrows`.
 
 Horizontal sums: the row, widened to 16 bits with its reflected borders, then the difference
 of its prefix sums ``k`` apart (:mod:`selo_metrics._kernels.scan`: the prefix sums scanned in
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 #: output columns per tile (at most): a tile's halo is the extra columns its later passes
-#: need, so fewer tiles do less work, until the five stages' rings (520 bytes a column)
+#: need, so fewer tiles do less work, until the five stages' rings (530 bytes a column)
 #: crowd the caches: one tile of 10000 columns was slower again (docs/performance.md, "The
 #: fourth stop", measured on an AMD Zen 4; the Xeon's probe went up to 3072 only)
 TILE = 6144
@@ -87,7 +88,9 @@ def _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1
     h, w = src.shape
     P = passes
     before = k // 2
-    R = k + 2
+    # a ring holds the rows a pair y, y + 1 reads (y - 1 - before .. y + 1 + after: k + 2)
+    # and one more, which the previous stage may have emitted with its own pair
+    R = k + 3
     geo = np.empty((4, P + 1), np.int64)
     geo[:, P] = r0, r1, c0, c1
     for s in range(P, 0, -1):
@@ -117,7 +120,7 @@ def _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1
         mids[s, 2] = co0[s] - lo  # where the previous stage's row starts in e16
     # the extended row and its prefix sums: whole registers are read and written past emax;
     # the work rows start on cache lines (_aligned)
-    ext = _aligned(2 * (padded(emax) + 2 * PAD), np.uint16).reshape((2, -1))
+    ext = _aligned(3 * (padded(emax) + 2 * PAD), np.uint16).reshape((3, -1))
     rings = _aligned(P * R * padded(wmax), np.uint16).reshape((P, R, -1))
     colsums = _aligned(P * padded(wmax), np.int32).reshape((P, -1))
     cur = np.empty((2, P), np.int64)

@@ -1,7 +1,8 @@
 """Row kernels of the box-filter pipeline (:mod:`selo_metrics._kernels.box`): the extended
-row of a stage (its reflected borders), the rounding of a stage's output row, and the event
-loop that pushes rows through the stages of one block. The horizontal window sums of an
-extended row are :func:`selo_metrics._kernels.scan.window_sums`.
+row of a stage (its reflected borders), the rounding of a stage's output rows (one, or two
+at a time with the column sums read and written once), and the event loop that pushes rows
+through the stages of one block. The horizontal window sums of an extended row are
+:func:`selo_metrics._kernels.scan.window_sums`.
 
 They allocate nothing and run without numba's reference counting (``_nrt=False``): every
 row view a loop takes would otherwise cost two atomic updates of a shared counter, more than
@@ -117,6 +118,36 @@ def _emit(ring, colsum, y, first, before, after, h, out, scale, single):
 
 
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
+def _emit_pair(ring, colsum, y, before, after, h, out0, out1, scale, single):
+    # output rows y and y + 1 of one stage (y not its first, k <= 128): _emit twice, with the
+    # column sums read and written once for both rows (docs/performance.md, "The fifth stop":
+    # 0.090 against 0.114 ns a value on one uint16 ring, benchmarks/probe_row_kernels.py)
+    wide_vectors()
+    n = out0.shape[0]
+    R = ring.shape[0]
+    c = colsum[:n]
+    a0 = ring[reflect101(y + after, h) % R][:n]
+    b0 = ring[reflect101(y - 1 - before, h) % R][:n]
+    a1 = ring[reflect101(y + 1 + after, h) % R][:n]
+    b1 = ring[reflect101(y - before, h) % R][:n]
+    if single:
+        s32 = np.float32(scale)
+        for x in range(n):
+            v = np.int32(c[x] + np.int32(np.int16(a0[x] - b0[x])))
+            out0[x] = np.int32(np.rint(np.float32(v) * s32))
+            v = np.int32(v + np.int32(np.int16(a1[x] - b1[x])))
+            c[x] = v
+            out1[x] = np.int32(np.rint(np.float32(v) * s32))
+    else:
+        for x in range(n):
+            v = np.int32(c[x] + np.int32(np.int16(a0[x] - b0[x])))
+            out0[x] = np.int32(np.rint(np.float64(v) * scale))
+            v = np.int32(v + np.int32(np.int16(a1[x] - b1[x])))
+            c[x] = v
+            out1[x] = np.int32(np.rint(np.float64(v) * scale))
+
+
+@numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def _block_maxima(row, acc, maxima, y, c0, B, h):
     # fold the last pass's row y (columns c0 ..) into the running maxima of its block row;
     # after the block row's last row, store the maximum of each block
@@ -145,8 +176,8 @@ def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
     ``geo[0:2, s]`` / ``geo[2:4, s]``: the rows / columns stage ``s - 1`` emits (index 0: the
     source rows and columns the block reads); ``xmaps[s]``, ``mids[s]``: the extended row of
     stage ``s`` (border index map; middle ``[m0, m1)``; where the previous row starts);
-    ``work``: the stages' work rows ``(ext, rings, colsums, cur, acc)`` (``ext[0]``: the
-    extended row, ``ext[1]``: its prefix sums). With ``B > 0`` the
+    ``work``: the stages' work rows ``(ext, rings, colsums, cur, acc)`` (``ext[0]``,
+    ``ext[1]``: extended rows, ``ext[2]``: prefix sums). With ``B > 0`` the
     maxima of the result's ``B x B`` blocks go to ``maxima`` (block edges on B multiples).
     """
     wide_vectors()
@@ -164,7 +195,7 @@ def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
     for s in range(P):
         nin[s] = ro0[s]
         nout[s] = ro0[s + 1]
-    e16 = ext[0]
+    pairs = before + after < 128  # a - b fits int16: rows go by pairs (_emit_pair)
     while True:
         emitted = False
         s = P - 1
@@ -172,26 +203,47 @@ def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
             y = nout[s]
             if y < ro1[s + 1] and _window_top(y, before, after, h) < nin[s]:
                 first = y == ro0[s + 1]
+                two = pairs and not first and y + 1 < ro1[s + 1]
+                if two and _window_top(y + 1, before, after, h) >= nin[s]:
+                    s -= 1  # row y + 1's window is not all in yet: emit the two together
+                    continue
+                rows = 2 if two else 1
                 if s == P - 1:
-                    if y + AHEAD < ro1[P]:
-                        ahead = dst[y + AHEAD, c0:c1]
-                        for i in range(0, c1 - c0, 64):
-                            prefetch_write(ahead, i)
+                    for i in range(rows):
+                        if y + i + AHEAD < ro1[P]:
+                            ahead = dst[y + i + AHEAD, c0:c1]
+                            for j in range(0, c1 - c0, 64):
+                                prefetch_write(ahead, j)
                     out = dst[y, c0:c1]
-                    _emit(rings[s], colsums[s], y, first, before, after, h, out, scale, single)
+                    if two:
+                        out1 = dst[y + 1, c0:c1]
+                        _emit_pair(rings[s], colsums[s], y, before, after, h, out, out1,
+                                   scale, single)
+                    else:
+                        _emit(rings[s], colsums[s], y, first, before, after, h, out, scale,
+                              single)
                     if B > 0:
-                        _block_maxima(out, acc, maxima, y, c0, B, h)
+                        for i in range(rows):
+                            _block_maxima(dst[y + i, c0:c1], acc, maxima, y + i, c0, B, h)
                 else:
-                    # straight into the next stage's extended row, then its window sums
+                    # straight into the next stage's extended rows, then their window sums
                     n = co1[s + 1] - co0[s + 1]
                     n2 = co1[s + 2] - co0[s + 2]
                     at = mids[s + 1, 2]
-                    out16 = e16[at : at + padded(n)]
-                    _emit(rings[s], colsums[s], y, first, before, after, h, out16, scale, single)
-                    _fill_borders(e16, xmaps[s + 1], mids[s + 1, 0], mids[s + 1, 1], n2 + k - 1)
-                    window_sums(e16, ext[1], k, rings[s + 1, y % R, : padded(n2)])
-                    nin[s + 1] = y + 1
-                nout[s] = y + 1
+                    out = ext[0, at : at + padded(n)]
+                    if two:
+                        out1 = ext[1, at : at + padded(n)]
+                        _emit_pair(rings[s], colsums[s], y, before, after, h, out, out1,
+                                   scale, single)
+                    else:
+                        _emit(rings[s], colsums[s], y, first, before, after, h, out, scale,
+                              single)
+                    for i in range(rows):
+                        _fill_borders(ext[i], xmaps[s + 1], mids[s + 1, 0], mids[s + 1, 1],
+                                      n2 + k - 1)
+                        window_sums(ext[i], ext[2], k, rings[s + 1, (y + i) % R, : padded(n2)])
+                    nin[s + 1] = y + rows
+                nout[s] = y + rows
                 emitted = True
                 break
             s -= 1
@@ -201,6 +253,6 @@ def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
                 break
             n = co1[1] - co0[1]
             row = src[r, co0[0] : co1[0]]
-            _extend_src(row, e16, xmaps[0], mids[0, 0], mids[0, 1], n + k - 1)
-            window_sums(e16, ext[1], k, rings[0, r % R, : padded(n)])
+            _extend_src(row, ext[0], xmaps[0], mids[0, 0], mids[0, 1], n + k - 1)
+            window_sums(ext[0], ext[2], k, rings[0, r % R, : padded(n)])
             nin[0] = r + 1
