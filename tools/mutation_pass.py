@@ -205,6 +205,16 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
      SUMS_TESTS),
     ("selo_metrics/side_by_side.py", "(jobs.first if nthreads == 1 else jobs.add)(rsu_mask)",
      "jobs.add(rsu_mask)", [T + "test_side_by_side.py"]),
+    # the box pipeline's row pairs: the ring's capacity, the wait for the second row's window,
+    # the pairs' k limit, the second row's rounding
+    ("selo_metrics/_kernels/box.py", "R = k + 3", "R = k + 2", BOX_TESTS),
+    ("selo_metrics/_kernels/boxrows.py",
+     "if two and _window_top(y + 1, before, after, h) >= nin[s]:", "if False:", BOX_TESTS),
+    ("selo_metrics/_kernels/boxrows.py", "pairs = before + after < 128",
+     "pairs = before + after < 129", BOX_TESTS),
+    ("selo_metrics/_kernels/boxrows.py",
+     "out1[x] = np.int32(np.rint(np.float32(v) * s32))",
+     "out1[x] = np.int32(np.float32(v) * s32 + np.float32(0.5))", BOX_TESTS),
 ]
 
 #: mutations that cannot change a result: left out of the count (kept here as a record)
