@@ -9,11 +9,13 @@ Usage::
 
 ``scan``: the window sums (k = 50) of one row that stays in the caches, ns a value, one
 thread's CPU (``time.thread_time``): the kernel in use (:func:`~selo_metrics._kernels.scan.
-window_sums`: the prefix scan shifts whole 512-bit registers, five lane shifts and a carried
-broadcast of the last lane), ``lanes`` (the scan inside each 128-bit lane, byte shifts that
-do not cross lanes, then the lanes' totals added across: fewer lane-crossing shuffles,
-two more operations) and ``chain`` (the running total advanced by the chunk's own broadcast
-total: one addition in the carried chain instead of an addition and a permutation).
+window_sums`: the prefix scan shifts whole 512-bit registers, five lane shifts, and the
+running total advances by the chunk's own total broadcast: one addition in the carried
+chain; since the fifth stop), ``stored`` (the kernel before it: the running total is the
+last lane of the stored sums broadcast, an addition and a permutation in the chain) and
+``lanes`` (as ``stored``, but the scan inside each 128-bit lane, byte shifts that do not
+cross lanes, then the lanes' totals added across: fewer lane-crossing shuffles, two more
+operations).
 
 ``emit``: a stage's output rows from a ring of ``k + 3`` rows of window sums (the running
 column sums updated by the entering and leaving rows, rounded), ns a pixel and row, uint16
@@ -64,7 +66,8 @@ def _shift(builder, v, sources):
 
 
 def _make_scan(mode: str):
-    # prefix sums modulo 2**16 as scan._scan, with the register scan of `mode`
+    # prefix sums modulo 2**16 as scan._scan, with the register scan of `mode` and the
+    # running total of the kernel before the fifth stop (the stored sums' last lane)
     def codegen(context, builder, sig, args):
         a_val, p_val, n_val = args
         src = context.make_array(sig.args[0])(context, builder, a_val).data
@@ -88,15 +91,10 @@ def _make_scan(mode: str):
             else:
                 for s in (1, 2, 4, 8, 16):
                     v = builder.add(v, _shift(builder, v, [i - s for i in range(LANES)]))
-            tot = builder.load(total)
-            out = builder.add(v, tot)
+            out = builder.add(v, builder.load(total))
             at = builder.gep(dst, [builder.add(c, ir.Constant(c.type, 1))])
             builder.store(out, builder.bitcast(at, V16.as_pointer()), align=2)
-            if mode == "chain":
-                own = builder.shuffle_vector(v, v, last)
-                builder.store(builder.add(tot, own), total)
-            else:
-                builder.store(builder.shuffle_vector(out, out, last), total)
+            builder.store(builder.shuffle_vector(out, out, last), total)
         return context.get_dummy_value()
 
     def scan(typingctx, a, p, n):
@@ -210,7 +208,7 @@ def probe_scan(width: int, rounds: int) -> None:
     p = np.empty(width + K + 128, np.uint16)
     ref, out = np.empty(width, np.uint16), np.empty(width, np.uint16)
     window_sums(e, p, K, ref)
-    kernels = {"in use": window_sums, **{m: _make_scan(m) for m in ("lanes", "chain")}}
+    kernels = {"in use": window_sums, **{m: _make_scan(m) for m in ("stored", "lanes")}}
 
     @numba.njit(nogil=True)
     def repeat(f, e, p, out, times):

@@ -88,8 +88,8 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
      BOX_TESTS),
     ("selo_metrics/_kernels/boxrows.py", "b = ring[reflect101(y - 1 - before, h) % R][:n]",
      "b = ring[reflect101(y - before, h) % R][:n]", BOX_TESTS),
-    ("selo_metrics/_kernels/scan.py", "v = builder.add(v, builder.load(total))",
-     "v = builder.add(v, ir.Constant(_VEC, None))", BOX_TESTS),
+    ("selo_metrics/_kernels/scan.py", "builder.store(builder.add(v, tot), ",
+     "builder.store(v, ", BOX_TESTS),
     ("selo_metrics/_kernels/scan.py", "    hi = p[k : k + n]", "    hi = p[k - 1 : k - 1 + n]",
      BOX_TESTS),
     ("selo_metrics/_kernels/borders.py", "i = 2 * n - 2 - i", "i = 2 * n - 1 - i",
@@ -215,6 +215,9 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("selo_metrics/_kernels/boxrows.py",
      "out1[x] = np.int32(np.rint(np.float32(v) * s32))",
      "out1[x] = np.int32(np.float32(v) * s32 + np.float32(0.5))", BOX_TESTS),
+    # the scan's running total, advanced by each chunk's own total
+    ("selo_metrics/_kernels/scan.py", "builder.store(builder.add(tot, own), total)",
+     "builder.store(own, total)", BOX_TESTS),
 ]
 
 #: mutations that cannot change a result: left out of the count (kept here as a record)

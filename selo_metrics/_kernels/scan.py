@@ -11,10 +11,14 @@ A prefix scan is a chain along the row, which no loop vectoriser forms, so the s
 IR (``_scan``, called through :func:`prefix_sums_u16`): 32 values at a time in one
 ``<32 x i16>`` register, the log-step (Kogge-Stone) scan inside the register (add a copy
 shifted up by 1, 2, 4, 8 and 16 lanes, zeros shifted in: five shuffles and five additions),
-then the running total of the previous chunks broadcast to every lane and added. On a CPU
-with AVX-512 a register is one zmm register; elsewhere LLVM splits it into two or four
-narrower ones, with the same result. Integer lanes wrap the same at any width, so the result
-is exact everywhere.
+then the running total of the previous chunks (kept in every lane) added. The running total
+advances by the chunk's own total (its last lane, broadcast), so the loop's carried chain is
+one addition; broadcasting the last lane of the stored sums instead puts a lane permutation
+in the chain too. On an AMD Zen 5 the window sums alone took 0.066-0.070 against
+0.083-0.089 ns a value that way, on a Zen 4 0.112-0.115 against 0.104-0.107
+(docs/performance.md, "The fifth stop"). On a CPU with AVX-512 a register is one zmm
+register; elsewhere LLVM splits it into two or four narrower ones, with the same result.
+Integer lanes wrap the same at any width, so the result is exact everywhere.
 
 Measured against the former chained sums of 5, 5 and 2 shifted copies for ``k = 50``
 (``benchmarks/ab_box_filter.py``, see docs/performance.md): the five box passes at 10000 x
@@ -73,11 +77,12 @@ def _scan(typingctx, a, p, n):
             while s < LANES:  # Kogge-Stone: lane i sums the 2s values up to it
                 v = builder.add(v, _shifted_up(builder, v, s))
                 s *= 2
-            v = builder.add(v, builder.load(total))
+            tot = builder.load(total)  # every lane: the sum of the chunks before
             out = builder.gep(dst, [builder.add(c, ir.Constant(c.type, 1))])
-            builder.store(v, builder.bitcast(out, _VEC.as_pointer()), align=2)
-            last = builder.shuffle_vector(v, v, ir.Constant(_MASK, [LANES - 1] * LANES))
-            builder.store(last, total)
+            builder.store(builder.add(v, tot), builder.bitcast(out, _VEC.as_pointer()), align=2)
+            # the chunk's own total to every lane (off the carried chain)
+            own = builder.shuffle_vector(v, v, ir.Constant(_MASK, [LANES - 1] * LANES))
+            builder.store(builder.add(tot, own), total)
         return context.get_dummy_value()
 
     return types.none(a, p, n), codegen
