@@ -50,7 +50,8 @@ __all__ = [
 #: output columns per tile (at most): a tile's halo is the extra columns its later passes
 #: need, so fewer tiles do less work, until the five stages' rings (530 bytes a column)
 #: crowd the caches: one tile of 10000 columns was slower again (docs/performance.md, "The
-#: fourth stop", measured on an AMD Zen 4; the Xeon's probe went up to 3072 only)
+#: fourth stop", measured on an AMD Zen 4; the fifth stop's probe on a Zen 5 found no width
+#: up to 6144 better; the Xeon's probe went up to 3072 only)
 TILE = 6144
 MIN_TILE = 256  # narrower maps are shared between threads by row bands ...
 MIN_BAND = 512  # ... of at least this many rows
@@ -117,9 +118,9 @@ def _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1
         m0 = min(max(0, -lo), L)
         mids[s, 0] = m0
         mids[s, 1] = max(m0, min(L, w - lo))
-        mids[s, 2] = co0[s] - lo  # where the previous stage's row starts in e16
-    # the extended row and its prefix sums: whole registers are read and written past emax;
-    # the work rows start on cache lines (_aligned)
+        mids[s, 2] = co0[s] - lo  # where the previous stage's row starts in an extended row
+    # two extended rows (a pair's) and the prefix sums: whole registers are read and written
+    # past emax; the work rows start on cache lines (_aligned)
     ext = _aligned(3 * (padded(emax) + 2 * PAD), np.uint16).reshape((3, -1))
     rings = _aligned(P * R * padded(wmax), np.uint16).reshape((P, R, -1))
     colsums = _aligned(P * padded(wmax), np.int32).reshape((P, -1))

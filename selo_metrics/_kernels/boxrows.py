@@ -121,7 +121,8 @@ def _emit(ring, colsum, y, first, before, after, h, out, scale, single):
 def _emit_pair(ring, colsum, y, before, after, h, out0, out1, scale, single):
     # output rows y and y + 1 of one stage (y not its first, k <= 128): _emit twice, with the
     # column sums read and written once for both rows (docs/performance.md, "The fifth stop":
-    # 0.090 against 0.114 ns a value on one uint16 ring, benchmarks/probe_row_kernels.py)
+    # with four uint16 rings, 0.071-0.074 against 0.083-0.103 ns a pixel and row on a Zen 5,
+    # 0.086-0.091 against 0.118-0.153 on a Zen 4; benchmarks/probe_row_kernels.py emit)
     wide_vectors()
     n = out0.shape[0]
     R = ring.shape[0]
