@@ -20,7 +20,7 @@ import numpy as np
 from . import CACHE
 from .borders import reflect101
 from .scan import window_sums
-from .vector import prefetch_write, wide_vectors
+from .vector import prefetch_read, prefetch_write, wide_vectors
 
 __all__ = ["PAD", "padded", "pipeline"]
 
@@ -30,7 +30,9 @@ __all__ = ["PAD", "padded", "pipeline"]
 PAD = 128
 # The last stage writes its rows into the result map, whose rows lie a map's width apart and
 # are not in any cache: before emitting row y, the lines of row y + AHEAD are prefetched for
-# writing, so the stores do not wait for memory (measured in docs/performance.md).
+# writing, so the stores do not wait for memory (measured in docs/performance.md). The first
+# stage reads the source map the same way: the lines of source row r + AHEAD (its last line
+# too, which a row not starting on a line boundary would miss) are prefetched for reading.
 AHEAD = 2
 
 
@@ -253,6 +255,11 @@ def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
             if r >= ro1[0]:
                 break
             n = co1[1] - co0[1]
+            if r + AHEAD < ro1[0]:
+                ahead = src[r + AHEAD, co0[0] : co1[0]]
+                for j in range(0, co1[0] - co0[0], 64):
+                    prefetch_read(ahead, j)
+                prefetch_read(ahead, co1[0] - co0[0] - 1)
             row = src[r, co0[0] : co1[0]]
             _extend_src(row, ext[0], xmaps[0], mids[0, 0], mids[0, 1], n + k - 1)
             window_sums(ext[0], ext[2], k, rings[0, r % R, : padded(n)])
