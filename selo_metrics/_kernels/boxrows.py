@@ -150,6 +150,15 @@ def _emit_pair(ring, colsum, y, before, after, h, out0, out1, scale, single):
             out1[x] = np.int32(np.rint(np.float64(v) * scale))
 
 
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
+def _emit_rows(ring, colsum, y, two, first, before, after, h, out, out1, scale, single):
+    # row y of one stage into out, and with two row y + 1 into out1 (_emit_pair)
+    if two:
+        _emit_pair(ring, colsum, y, before, after, h, out, out1, scale, single)
+    else:
+        _emit(ring, colsum, y, first, before, after, h, out, scale, single)
+
+
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def _block_maxima(row, acc, maxima, y, c0, B, h):
     # fold the last pass's row y (columns c0 ..) into the running maxima of its block row;
@@ -217,14 +226,8 @@ def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
                             ahead = dst[y + i + AHEAD, c0:c1]
                             for j in range(0, c1 - c0, 64):
                                 prefetch_write(ahead, j)
-                    out = dst[y, c0:c1]
-                    if two:
-                        out1 = dst[y + 1, c0:c1]
-                        _emit_pair(rings[s], colsums[s], y, before, after, h, out, out1,
-                                   scale, single)
-                    else:
-                        _emit(rings[s], colsums[s], y, first, before, after, h, out, scale,
-                              single)
+                    _emit_rows(rings[s], colsums[s], y, two, first, before, after, h,
+                               dst[y, c0:c1], dst[y + rows - 1, c0:c1], scale, single)
                     if B > 0:
                         for i in range(rows):
                             _block_maxima(dst[y + i, c0:c1], acc, maxima, y + i, c0, B, h)
@@ -233,14 +236,9 @@ def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
                     n = co1[s + 1] - co0[s + 1]
                     n2 = co1[s + 2] - co0[s + 2]
                     at = mids[s + 1, 2]
-                    out = ext[0, at : at + padded(n)]
-                    if two:
-                        out1 = ext[1, at : at + padded(n)]
-                        _emit_pair(rings[s], colsums[s], y, before, after, h, out, out1,
-                                   scale, single)
-                    else:
-                        _emit(rings[s], colsums[s], y, first, before, after, h, out, scale,
-                              single)
+                    _emit_rows(rings[s], colsums[s], y, two, first, before, after, h,
+                               ext[0, at : at + padded(n)], ext[1, at : at + padded(n)],
+                               scale, single)
                     for i in range(rows):
                         _fill_borders(ext[i], xmaps[s + 1], mids[s + 1, 0], mids[s + 1, 1],
                                       n2 + k - 1)
