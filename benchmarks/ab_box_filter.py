@@ -4,7 +4,7 @@
 Usage::
 
     python benchmarks/ab_box_filter.py --old c1f7555 [--new HEAD] [--pairs 5] [--size 10000]
-                                       [--maxima] [--what box|sums|evaluate]
+                                       [--maxima] [--what box|sums|evaluate] [--threads 1]
 
 A kernel change of a few percent is below this shared machine's noise between two runs
 minutes apart, so the two versions run by turns: each revision is exported (``git
@@ -19,7 +19,10 @@ With ``--maxima`` the last pass also folds its rows into the 32 x 32 block maxim
 ``--what sums`` times ``masked_sums`` (the Rsu sums, exact in numpy's order) of the map and
 its GT box's mask, counted in the GT's rows as ``evaluate`` does; ``--what evaluate`` the
 whole ``selo_metrics.evaluate`` of the map and its GT box; the "CRC" is then that of the
-sums' or the metrics' ``repr``, which must be the same for both revisions.
+sums' or the metrics' ``repr``, which must be the same for both revisions. With
+``--threads`` above 1 the kernels run on that many threads and the time is the wall time of
+the call (beside it, in brackets, the CPU time of all the process's threads): the measure of
+a change to how the work is shared between threads.
 """
 
 from __future__ import annotations
@@ -36,17 +39,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import json, os, sys, time, zlib
-os.environ["SELO_NUM_THREADS"] = "1"
+os.environ["SELO_NUM_THREADS"] = sys.argv[5]
 from selo_metrics._kernels.box import box_filter_passes
 from selo_metrics.data import synthetic_map
 n, repeat, fold, what = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+threads = int(sys.argv[5])
 gt = [[n * 0.3, n * 0.3], [n * 0.5, n * 0.3], [n * 0.5, n * 0.5], [n * 0.3, n * 0.5]]
 gray = synthetic_map((n, n), [gt], kind="focused", seed=3)
 import numpy as np
 buffers = (np.empty_like(gray), np.empty_like(gray))  # reused, as evaluate reuses its own
 maxima = np.empty((-(-n // 32), -(-n // 32)), np.uint8) if fold else None
 if what == "box":
-    call = lambda: box_filter_passes(gray, 50, 5, 1, buffers, maxima, 32)[0].tobytes()
+    call = lambda: box_filter_passes(gray, 50, 5, threads, buffers, maxima, 32)[0].tobytes()
 elif what == "sums":
     from selo_metrics._kernels.sums import masked_sums
     from selo_metrics.raster import gt_mask_rows
@@ -58,12 +62,14 @@ else:
         r = selo_metrics.evaluate(gray, [gt])
         return repr((r.rsu, r.ras, r.rda, r.rmi, r.attention_centers)).encode()
 out = call()
-best = float("inf")
+# one thread: the thread's CPU time; more: the wall time (the CPU time of all threads beside)
+clock = time.thread_time if threads == 1 else time.perf_counter
+best = cpu = float("inf")
 for _ in range(repeat):
-    t = time.thread_time()
+    t, c = clock(), time.process_time()
     out = call()
-    best = min(best, time.thread_time() - t)
-print(json.dumps({"ms": best * 1e3, "crc": zlib.crc32(out)}))
+    best, cpu = min(best, clock() - t), min(cpu, time.process_time() - c)
+print(json.dumps({"ms": best * 1e3, "cpu_ms": cpu * 1e3, "crc": zlib.crc32(out)}))
 """
 
 
@@ -77,10 +83,11 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def run(tree: Path, size: int, repeat: int, maxima: bool = False, what: str = "box") -> dict:
+def run(tree: Path, size: int, repeat: int, maxima: bool = False, what: str = "box",
+        threads: int = 1) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(tree / "numba_cache"))
     proc = subprocess.run([sys.executable, "-c", CHILD, str(size), str(repeat),
-                           str(int(maxima)), what],
+                           str(int(maxima)), what, str(threads)],
                           env=env, capture_output=True, text=True, cwd=tree)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
@@ -97,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--maxima", action="store_true", help="fold the block maxima into the last pass")
     p.add_argument("--what", choices=["box", "sums", "evaluate"], default="box",
                    help="what to time (default: the box filter x5)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="kernel threads (default 1); with more, wall ms (CPU ms of all beside)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {name: export(rev, Path(tmp) / name)
@@ -108,15 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         fold = ", block maxima folded in" if args.maxima else ""
         what = {"box": f"box filter x5{fold}", "sums": "Rsu sums (masked_sums)",
                 "evaluate": "evaluate"}[args.what]
-        print(f"{what}, {args.size} x {args.size}, one thread, CPU ms (best of "
-              f"{args.repeat}); load average {os.getloadavg()[0]:.2f}")
+        clock = ("one thread, CPU ms" if args.threads == 1 else
+                 f"{args.threads} threads, wall ms (CPU ms of all threads)")
+        print(f"{what}, {args.size} x {args.size}, {clock} (best of {args.repeat}); load "
+              f"average {os.getloadavg()[0]:.2f}")
         for i in range(args.pairs):
             row = []
             for name in ("old", "new"):
-                r = run(trees[name], args.size, args.repeat, args.maxima, args.what)
+                r = run(trees[name], args.size, args.repeat, args.maxima, args.what,
+                        args.threads)
                 times[name].append(r["ms"])
                 crcs.add(r["crc"])
-                row.append(f"{name} {r['ms']:7.1f}")
+                cpu = f" ({r['cpu_ms']:.1f})" if args.threads > 1 else ""
+                row.append(f"{name} {r['ms']:7.1f}{cpu}")
             print(f"pair {i + 1}: " + "   ".join(row)
                   + f"   new/old {times['new'][-1] / times['old'][-1]:.3f}")
         wins = sum(n < o for n, o in zip(times["new"], times["old"], strict=True))

@@ -139,15 +139,22 @@ def _box_blocks(src, dst, k, passes, scale, single, maxima, block, blocks, b0, b
 
 def _plan(h: int, w: int, nthreads: int, align: int = 1) -> np.ndarray:
     """Blocks ``(r0, r1, c0, c1)``: column tiles of at most about TILE columns, as many as a
-    multiple of the threads; row bands instead when the map is too narrow to share. Inner
-    cuts fall on multiples of ``align``."""
+    multiple of the threads; row bands instead when the map is too narrow to share, or when
+    it is one tile wide and at least as tall as wide. Inner cuts fall on multiples of
+    ``align``."""
     nx = max(1, math.ceil(w / TILE))
     ny = 1
     if nthreads > 1:
-        if w >= MIN_TILE * nthreads:
-            nx = math.ceil(nx / nthreads) * nthreads
-        elif h >= MIN_BAND * nthreads:
+        # a cut costs the same halo either way (the later passes' rows, or columns, on both
+        # sides of it) times the length of the cut, so bands are no dearer on a square map;
+        # tiles cost more per pixel, the narrower (each stage's row has fixed costs): at
+        # 3000 x 3000 on 2 threads, two bands took 5-10 % less CPU than two tiles
+        # (docs/performance.md, "The sixth stop")
+        bands = h >= MIN_BAND * nthreads and (w < MIN_TILE * nthreads or (nx == 1 and h >= w))
+        if bands:
             ny = nthreads
+        else:
+            nx = math.ceil(nx / nthreads) * nthreads
     nx, ny = min(nx, w), min(ny, h)
     rows = sorted({h * i // ny // align * align for i in range(ny)} | {h})
     cols = sorted({w * j // nx // align * align for j in range(nx)} | {w})
