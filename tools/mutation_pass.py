@@ -218,6 +218,8 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     # the scan's running total, advanced by each chunk's own total
     ("selo_metrics/_kernels/scan.py", "builder.store(builder.add(tot, own), total)",
      "builder.store(own, total)", BOX_TESTS),
+    # the plan: row bands for a square map one tile wide
+    ("selo_metrics/_kernels/box.py", "(nx == 1 and h >= w)", "(nx == 1 and h > w)", BOX_TESTS),
 ]
 
 #: mutations that cannot change a result: left out of the count (kept here as a record)
