@@ -88,10 +88,28 @@ def test_plan_covers_the_map_once():
 
 
 @pytest.mark.parametrize(
-    "shape,nthreads", [((1100, 90), 2), ((1600, 120), 3), ((260, 2300), 2), ((2100, 2100), 2)]
+    "h,w,nt,cuts",
+    [
+        (10000, 10000, 2, [(0, 10000, 0, 4992), (0, 10000, 4992, 10000)]),  # wider than a TILE
+        (3000, 3000, 2, [(0, 1472, 0, 3000), (1472, 3000, 0, 3000)]),  # one TILE wide, square
+        (2300, 1100, 2, [(0, 1120, 0, 1100), (1120, 2300, 0, 1100)]),  # ... and tall
+        (1100, 2300, 2, [(0, 1100, 0, 1120), (0, 1100, 1120, 2300)]),  # ... and wide: tiles
+        (5000, 300, 2, [(0, 2496, 0, 300), (2496, 5000, 0, 300)]),  # too narrow for tiles
+        (3000, 3000, 1, [(0, 3000, 0, 3000)]),
+    ],
+)
+def test_plan_cuts_bands_or_tiles(h, w, nt, cuts):
+    """One TILE wide and at least as tall as wide: row bands, whose halo costs no more than
+    the tiles' and whose rows are full width; wider maps: tiles."""
+    assert box._plan(h, w, nt, 32).tolist() == [list(c) for c in cuts]
+
+
+@pytest.mark.parametrize(
+    "shape,nthreads",
+    [((1100, 90), 2), ((1600, 120), 3), ((260, 2300), 2), ((2100, 2100), 2), ((1100, 2300), 2)],
 )
 def test_bands_and_tiles_at_default_sizes(shape, nthreads):
-    """Row bands (narrow maps) and column tiles as the planner cuts real maps."""
+    """Row bands (narrow or square maps) and column tiles as the planner cuts real maps."""
     g = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
     g[: shape[0] // 2] //= 4  # a smooth half and a noisy half
     np.testing.assert_array_equal(run(g, 50, 5, nthreads), box_twin(g, 50, 5))
