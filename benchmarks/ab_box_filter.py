@@ -4,7 +4,8 @@
 Usage::
 
     python benchmarks/ab_box_filter.py --old c1f7555 [--new HEAD] [--pairs 5] [--size 10000]
-                                       [--maxima] [--what box|sums|evaluate] [--threads 1]
+                                       [--maxima] [--what box|sums|peaks|evaluate]
+                                       [--threads 1]
 
 A kernel change of a few percent is below this shared machine's noise between two runs
 minutes apart, so the two versions run by turns: each revision is exported (``git
@@ -17,9 +18,11 @@ focused synthetic map (``selo_metrics.data.synthetic_map``) of ``--size`` square
 With ``--maxima`` the last pass also folds its rows into the 32 x 32 block maxima, as
 ``evaluate`` ran the filter before its last pass was left to the peak search's blocks.
 ``--what sums`` times ``masked_sums`` (the Rsu sums, exact in numpy's order) of the map and
-its GT box's mask, counted in the GT's rows as ``evaluate`` does; ``--what evaluate`` the
-whole ``selo_metrics.evaluate`` of the map and its GT box; the "CRC" is then that of the
-sums' or the metrics' ``repr``, which must be the same for both revisions. With
+its GT box's mask, counted in the GT's rows as ``evaluate`` does; ``--what peaks`` the block
+peak search (``block_peak_runs``) of the map after four passes and the lazy last pass, as
+``evaluate`` runs it; ``--what evaluate`` the whole ``selo_metrics.evaluate`` of the map and
+its GT box. The "CRC" is then that of the sums' or the metrics' ``repr``, or of the peak
+runs' bytes, which must be the same for both revisions. With
 ``--threads`` above 1 the kernels run on that many threads and the time is the wall time of
 the call (beside it, in brackets, the CPU time of all the process's threads): the measure of
 a change to how the work is shared between threads.
@@ -56,6 +59,14 @@ elif what == "sums":
     from selo_metrics.raster import gt_mask_rows
     rows = gt_mask_rows([np.array(gt)], buffers[0])
     call = lambda: repr(masked_sums(gray, buffers[0], rows)).encode()
+elif what == "peaks":
+    from selo_metrics._kernels.box import float32_rounding_is_exact
+    from selo_metrics._kernels.lastpass import lazy_last_pass
+    from selo_metrics._kernels.peaks import block_peak_runs
+    T = np.empty((-(-n // 32), -(-n // 32)), np.uint8)
+    g4 = box_filter_passes(gray, 50, 4, 1, buffers, T, 32)[0]
+    V = lazy_last_pass(g4, T, 50, float32_rounding_is_exact(50), 1000, 32)
+    call = lambda: b"".join(a.tobytes() for a in block_peak_runs(g4, 1000, 1, 32, V))
 else:
     import selo_metrics
     def call():
@@ -102,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=10000)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--maxima", action="store_true", help="fold the block maxima into the last pass")
-    p.add_argument("--what", choices=["box", "sums", "evaluate"], default="box",
+    p.add_argument("--what", choices=["box", "sums", "peaks", "evaluate"], default="box",
                    help="what to time (default: the box filter x5)")
     p.add_argument("--threads", type=int, default=1,
                    help="kernel threads (default 1); with more, wall ms (CPU ms of all beside)")
@@ -116,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         crcs = set()
         fold = ", block maxima folded in" if args.maxima else ""
         what = {"box": f"box filter x5{fold}", "sums": "Rsu sums (masked_sums)",
-                "evaluate": "evaluate"}[args.what]
+                "peaks": "block peak search (block_peak_runs)", "evaluate": "evaluate"}[args.what]
         clock = ("one thread, CPU ms" if args.threads == 1 else
                  f"{args.threads} threads, wall ms (CPU ms of all threads)")
         print(f"{what}, {args.size} x {args.size}, {clock} (best of {args.repeat}); load "

@@ -29,6 +29,7 @@ __all__ = ["BLOCK", "block_max", "block_peak_runs", "usable"]
 
 BLOCK = 32
 MAX_THREATS = 16384  # beyond: None, the caller runs the full running maximum instead
+RUNS_PER_ROW = 2  # room first made for runs, per row of a candidate block (more: 2nd pass)
 
 
 def usable(shape: tuple[int, int], m: int, block: int = BLOCK) -> bool:
@@ -95,24 +96,35 @@ def _ranges(n, nb, B, before, after):
 
 @numba.njit(cache=CACHE, nogil=True)
 def _range_max_rows(T, lo, hi, out):
-    # out[r, i] = max(T[r, lo[i] .. hi[i]]) for every row r, from a sparse table per row
+    # out[r, i] = max(T[r, lo[i] .. hi[i]]) for every row r, from a sparse table per row: its
+    # levels up to the longest range only, each level from pre-sliced views (which LLVM
+    # vectorises), each range's level and second start worked out once for all the rows
     n = T.shape[1]
-    nlev = 1
-    while (1 << nlev) <= n:
-        nlev += 1
-    table = np.empty((nlev, n), np.uint8)
+    q = lo.shape[0]
+    lev = np.empty(q, np.int64)
+    far = np.empty(q, np.int64)
+    top = 0
+    for i in range(q):
+        length = hi[i] - lo[i] + 1
+        j = 0
+        while (2 << j) <= length:
+            j += 1
+        lev[i] = j
+        far[i] = hi[i] - (1 << j) + 1
+        top = max(top, j)
+    table = np.empty((top + 1, n), np.uint8)
     for r in range(T.shape[0]):
         table[0, :] = T[r]
-        for j in range(1, nlev):
-            s = 1 << (j - 1)
-            for i in range(n - (1 << j) + 1):
-                table[j, i] = max(table[j - 1, i], table[j - 1, i + s])
-        for i in range(lo.shape[0]):
-            length = hi[i] - lo[i] + 1
-            j = 0
-            while (2 << j) <= length:
-                j += 1
-            out[r, i] = max(table[j, lo[i]], table[j, hi[i] - (1 << j) + 1])
+        for j in range(1, top + 1):
+            m = n - (1 << j) + 1
+            a = table[j - 1, :m]
+            b = table[j - 1, 1 << (j - 1) : (1 << (j - 1)) + m]
+            t = table[j, :m]
+            for i in range(m):
+                t[i] = max(a[i], b[i])
+        o = out[r]
+        for i in range(q):
+            o[i] = max(table[lev[i], lo[i]], table[lev[i], far[i]])
 
 
 def _range_max_2d(T, rr, cc):
@@ -221,9 +233,11 @@ def _threats(T, cby, cbx, amb, rr, cc):
 
 
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
-def _runs(g, T, cby, cbx, amb, toff, tlist, tab, rel, B, before, after, rows, x0s, x1s, write):
-    # runs of peak pixels of the candidate blocks (raster order), counted or written
+def _runs(g, T, cby, cbx, amb, toff, tlist, tab, rel, B, before, after, rows, x0s, x1s):
+    # runs of peak pixels of the candidate blocks (raster order): all counted, the first
+    # len(rows) written
     h, w = g.shape
+    cap = rows.shape[0]
     n = 0
     nc = cby.shape[0]
     i0 = 0
@@ -247,10 +261,10 @@ def _runs(g, T, cby, cbx, amb, toff, tlist, tab, rel, B, before, after, rows, x0
                 check = amb[by, bx]
                 if same == seg.shape[0] and not check:  # the whole segment
                     if x0 == last + 1:
-                        if write:
+                        if n <= cap:
                             x1s[n - 1] = x0 + seg.shape[0] - 1
                     else:
-                        if write:
+                        if n < cap:
                             rows[n], x0s[n], x1s[n] = y, x0, x0 + seg.shape[0] - 1
                         n += 1
                     last = x0 + seg.shape[0] - 1
@@ -265,10 +279,10 @@ def _runs(g, T, cby, cbx, amb, toff, tlist, tab, rel, B, before, after, rows, x0
                     ):
                         continue
                     if x == last + 1:
-                        if write:
+                        if n <= cap:
                             x1s[n - 1] = x
                     else:
-                        if write:
+                        if n < cap:
                             rows[n], x0s[n], x1s[n] = y, x, x
                         n += 1
                     last = x
@@ -303,8 +317,12 @@ def block_peak_runs(
         return None
     tab, rel = _threat_tables(g, T, cby, cbx, toff, tlist, block)
     args = (g, T, cby, cbx, amb, toff, tlist, tab, rel, block, before, after)
-    empty = np.empty(0, np.int64)
-    n = _runs(*args, empty, empty, empty, False)
-    rows, x0s, x1s = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
-    _runs(*args, rows, x0s, x1s, True)
-    return rows, x0s, x1s
+    # one pass where the runs fit a guess (a few per row of a candidate block), a second
+    # one, into arrays of the size the first counted, where they do not
+    cap = RUNS_PER_ROW * block * cby.shape[0]
+    out = np.empty((3, cap), np.int64)
+    n = _runs(*args, *out)
+    if n > cap:
+        out = np.empty((3, n), np.int64)
+        _runs(*args, *out)
+    return out[0, :n], out[1, :n], out[2, :n]

@@ -54,11 +54,14 @@ def maps(draw):
 
 
 @settings(max_examples=120, deadline=None)
-@given(case=maps(), nthreads=st.integers(1, 3))
-def test_block_peaks_match_running_maximum(case, nthreads):
+@given(case=maps(), nthreads=st.integers(1, 3), per_row=st.sampled_from([0, 1, 2]))
+def test_block_peaks_match_running_maximum(case, nthreads, per_row):
+    """Whatever room the runs are first given (0: always the second pass)."""
     g, m, block = case
     assert peaks.usable(g.shape, m, block)
-    got = peaks.block_peak_runs(g, m, nthreads, block)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(peaks, "RUNS_PER_ROW", per_row)
+        got = peaks.block_peak_runs(g, m, nthreads, block)
     want = twin_runs(g, m)
     assert [a.tolist() for a in got] == [list(map(int, a)) for a in want]
 
@@ -97,3 +100,33 @@ def test_too_many_threats_hands_back_to_the_running_maximum(monkeypatch):
 )
 def test_usable(shape, m, block, ok):
     assert peaks.usable(shape, m, block) is ok
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    h=st.integers(1, 12),
+    w=st.integers(1, 70),
+    q=st.integers(1, 20),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_range_maxima_are_numpys(h, w, q, seed):
+    """The sparse table's row range maxima, over ranges of every length up to the row (and
+    the windows' ranges of real block grids): numpy's maximum of each slice."""
+    rng = np.random.default_rng(seed)
+    T = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    lo = rng.integers(0, w, q)
+    hi = np.minimum(w - 1, lo + rng.integers(0, w, q))
+    out = np.empty((h, q), np.uint8)
+    peaks._range_max_rows(T, lo, hi, out)
+    expected = np.array([[T[r, a : b + 1].max() for a, b in zip(lo, hi, strict=True)]
+                         for r in range(h)], np.uint8)
+    np.testing.assert_array_equal(out, expected)
+    rr = peaks._ranges(h * 32, h, 32, 500, 499)
+    cc = peaks._ranges(w * 32, w, 32, 500, 499)
+    for a, b in ((0, 1), (2, 3)):
+        grid = peaks._range_max_2d(T, rr[a : b + 1], cc[a : b + 1])
+        want = np.array([[T[rr[a, y] : rr[b, y] + 1, cc[a, x] : cc[b, x] + 1].max()
+                          if rr[a, y] <= rr[b, y] and cc[a, x] <= cc[b, x] else -1
+                          for x in range(w)] for y in range(h)])
+        ok = want >= 0
+        np.testing.assert_array_equal(grid[ok], want[ok])
