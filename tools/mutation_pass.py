@@ -32,6 +32,7 @@ BOX_TESTS = [T + "test_kernels.py", T + "test_box_pipeline.py", T + "test_scan.p
 SUMS_TESTS = [T + "test_kernels.py", T + "test_conformance.py", T + "test_compat.py"]
 LAZY_TESTS = [T + "test_lastpass.py", T + "test_conformance.py"]
 BLOCKMAX_TESTS = [T + "test_blockmax.py", T + "test_lastpass.py"]
+PEAK_TESTS = [T + "test_peaks_blocks.py", T + "test_lastpass.py"]
 ACC_TESTS = [T + "test_accumulate.py", T + "test_cli_report.py"]
 IO_TESTS = [T + "test_io.py", T + "test_io_gamma.py"]
 GEO_TESTS = [T + "test_geometry.py", T + "test_errors.py", T + "test_invariants.py"]
@@ -220,6 +221,16 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
      "builder.store(own, total)", BOX_TESTS),
     # the plan: row bands for a square map one tile wide
     ("selo_metrics/_kernels/box.py", "(nx == 1 and h >= w)", "(nx == 1 and h > w)", BOX_TESTS),
+    # the peak search's range maxima (the second start of a range, the levels built) and its
+    # runs written in one pass (a run extended at the room's last entry)
+    ("selo_metrics/_kernels/peaks.py", "far[i] = hi[i] - (1 << j) + 1",
+     "far[i] = hi[i] - (1 << j)", PEAK_TESTS),
+    ("selo_metrics/_kernels/peaks.py", "for j in range(1, top + 1):", "for j in range(1, top):",
+     PEAK_TESTS),
+    ("selo_metrics/_kernels/peaks.py", "                        if n <= cap:\n"
+     "                            x1s[n - 1] = x0 + seg.shape[0] - 1",
+     "                        if n < cap:\n"
+     "                            x1s[n - 1] = x0 + seg.shape[0] - 1", PEAK_TESTS),
 ]
 
 #: mutations that cannot change a result: left out of the count (kept here as a record)
