@@ -5,17 +5,18 @@ borders reflected without repeating the edge pixel (``dcb|abcd|cba``, BORDER_REF
 repeated for maps smaller than the kernel); the integer window sum ``S`` becomes
 ``rint(S * (1.0 / k**2))`` (ties to even), stored as uint8, after every pass.
 
-All the passes run in one stream over the map: the map is cut into column tiles (and, for
-narrow maps, row bands), each widened by the halo the later passes need, and in each tile a
-pipeline of one stage per pass pushes rows through: a stage takes a row of the previous
-stage, stores its horizontal window sums (16-bit, at most ``255 k``) in a ring of the last
-``k + 3`` rows, and emits its own output row, which the next stage takes at once. A stage
-emits row ``y`` as soon as the rows of its window have arrived (depth first, so a ring never
-holds a row it no longer needs); its running 32-bit column sum adds the row entering the
-window and subtracts the row leaving it. For ``k <= 128`` a stage emits its rows by pairs,
-``y`` and ``y + 1`` together once both windows are in, which reads and writes the column
-sums once for two rows. A tile's rings stay in the core's cache, so the map goes through
-memory once, not once per pass. The row kernels are in :mod:`selo_metrics._kernels.boxrows`.
+All the passes run in one stream over the map: the map is cut into column tiles (or, for
+narrow maps and square ones one tile wide, row bands), each widened by the halo the later
+passes need, and in each tile a pipeline of one stage per pass pushes rows through: a stage
+takes a row of the previous stage, stores its horizontal window sums (16-bit, at most
+``255 k``) in a ring of the last ``k + 3`` rows, and emits its own output row, which the
+next stage takes at once. A stage emits row ``y`` as soon as the rows of its window have
+arrived (depth first, so a ring never holds a row it no longer needs); its running 32-bit
+column sum adds the row entering the window and subtracts the row leaving it. For
+``k <= 128`` a stage emits its rows by pairs, ``y`` and ``y + 1`` together once both
+windows are in, which reads and writes the column sums once for two rows. A tile's rings
+stay in the core's cache, so the map goes through memory once, not once per pass. The row
+kernels are in :mod:`selo_metrics._kernels.boxrows`.
 
 Horizontal sums: the row, widened to 16 bits with its reflected borders, then the difference
 of its prefix sums ``k`` apart (:mod:`selo_metrics._kernels.scan`: the prefix sums scanned in
