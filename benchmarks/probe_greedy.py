@@ -1,0 +1,121 @@
+"""Where the lazy last pass spends its time: the two steps of ``lastpass._greedy``.
+
+Usage::
+
+    python benchmarks/probe_greedy.py [--size 10000] [--rounds 3]
+
+On the benchmark's focused synthetic map after four box passes (their 32 x 32 block maxima
+folded in, as ``evaluate`` runs them), one thread:
+
+* ``_greedy`` itself, best of ``--rounds``, and the blocks it resolves (their last-pass
+  maximum computed);
+* its first step replayed from Python, level by level as ``_greedy`` runs it (every block
+  that may still be a candidate, by decreasing bound): the blocks and the time in
+  ``_resolve``; then its second step's counts (the single blocks resolved, the window
+  maxima taken over ``free`` and the blocks they read), which Python's loop would time
+  poorly;
+* the first step's blocks resolved again, after 300 MB were written (the map's rows out of
+  the caches) and right after (in them): compute-bound when the two match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=10000)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_metrics import load_average, make_case
+
+    from selo_metrics._kernels import lastpass as L
+    from selo_metrics._kernels.blockmax import FAST_BLOCK
+    from selo_metrics._kernels.box import box_filter_passes
+    from selo_metrics._kernels.boxrect import rect_buffers
+    from selo_metrics._kernels.peaks import _ranges
+
+    n, B, k, m = args.size, 32, 50, 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        gray = np.load(make_case(n, Path(tmp), "focused")[0])
+    T = np.empty((-(-n // B), -(-n // B)), np.uint8)
+    g = box_filter_passes(gray, k, 4, 1, maxima=T, block=B)[0].copy()
+    nby, nbx = T.shape
+    rr = _ranges(n, nby, B, m // 2, m - m // 2 - 1)
+    cc = _ranges(n, nbx, B, m // 2, m - m // 2 - 1)
+    r = math.ceil(max(k // 2, k - k // 2 - 1) / B)
+    scale = 1.0 / (k * k)
+    work = (np.empty((B, n), np.uint8), rect_buffers(n, k), np.empty(n + k, np.int64),
+            np.empty(B + k, np.int64), np.empty(FAST_BLOCK, np.int32))
+
+    def fresh():
+        V = L.block_upper_bounds(T, r)
+        return V, np.zeros(V.shape, np.uint8), np.zeros(1, np.int64)
+
+    print(f"# {n} x {n} focused, {T.size} blocks, one thread; load average {load_average()}")
+    best = math.inf
+    for _ in range(args.rounds):
+        V, lb, used = fresh()
+        t = time.perf_counter()
+        L._greedy(g, V, lb, rr, cc, int(L.LIMIT * V.size), used, B, k, scale, True, *work)
+        best = min(best, time.perf_counter() - t)
+    print(f"_greedy: {best * 1e3:.1f} ms (best of {args.rounds}), {used[0]} blocks resolved")
+
+    V, lb, used = fresh()
+    free = V.copy()
+    blocks, runs = np.empty(V.size, np.int64), np.empty((V.size, 3), np.int64)
+    rargs = (runs, V, free, lb, L._inverse(rr[0], rr[1], nby), L._inverse(cc[0], cc[1], nbx),
+             used, 10**12, B, k, scale, True, *work)
+    L._resolve(g, blocks, 0, *rargs)  # no block: the call from Python loaded once, untimed
+    order, starts = L._levels(V)
+    levels, spent = [], 0.0
+    for j in range(256):
+        ids = [i for i in order[starts[j]:starts[j + 1]] if V.flat[i] >= lb.flat[i]]
+        if ids:
+            levels.append(np.array(ids, np.int64))
+            t = time.perf_counter()
+            L._resolve(g, levels[-1], len(ids), *rargs)
+            spent += time.perf_counter() - t
+    first = sum(len(a) for a in levels)
+    print(f"step 1: {first} blocks in {len(levels)} levels, {spent * 1e3:.1f} ms in _resolve "
+          f"({spent / max(first, 1) * 1e6:.2f} us a block)")
+    single = windows = area = 0
+    for i in order:
+        by, bx = divmod(int(i), nbx)
+        while V[by, bx] > 0 and V[by, bx] >= lb[by, bx]:
+            y0, y1, x0, x1 = rr[0, by], rr[1, by], cc[0, bx], cc[1, bx]
+            top = L._window_max(free, y0, y1, x0, x1)
+            windows += 1
+            area += (y1 - y0 + 1) * (x1 - x0 + 1)
+            if top <= V[by, bx]:
+                break
+            blocks[0] = L._first_at(free, top, y0, y1, x0, x1)
+            L._resolve(g, blocks, 1, *rargs)
+            single += 1
+    print(f"step 2: {single} blocks resolved one by one; {windows} window maxima over {area} "
+          f"blocks of free")
+
+    flush = np.zeros(300_000_000, np.uint8)
+    for _ in range(args.rounds):
+        flush += 1
+        row = []
+        for label in ("cold", "hot"):
+            t = time.perf_counter()
+            for ids in levels:
+                L._resolve(g, ids, len(ids), *rargs)
+            row.append(f"{label} {(time.perf_counter() - t) * 1e3:.1f} ms")
+        print(f"step 1's blocks again: {', '.join(row)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
