@@ -54,13 +54,15 @@ def maps(draw):
 
 
 @settings(max_examples=120, deadline=None)
-@given(case=maps(), nthreads=st.integers(1, 3), per_row=st.sampled_from([0, 1, 2]))
-def test_block_peaks_match_running_maximum(case, nthreads, per_row):
-    """Whatever room the runs are first given (0: always the second pass)."""
+@given(case=maps(), nthreads=st.integers(1, 3), per_row=st.sampled_from([0, 1, 2]),
+       room=st.sampled_from([1, 7, 1 << 16]))
+def test_block_peaks_match_running_maximum(case, nthreads, per_row, room):
+    """Whatever room the runs are first given (none: always the second pass)."""
     g, m, block = case
     assert peaks.usable(g.shape, m, block)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(peaks, "RUNS_PER_ROW", per_row)
+        mp.setattr(peaks, "ROOM", room)
         got = peaks.block_peak_runs(g, m, nthreads, block)
     want = twin_runs(g, m)
     assert [a.tolist() for a in got] == [list(map(int, a)) for a in want]
