@@ -22,10 +22,10 @@ its GT box's mask, counted in the GT's rows as ``evaluate`` does; ``--what peaks
 peak search (``block_peak_runs``) of the map after four passes and the lazy last pass, as
 ``evaluate`` runs it; ``--what evaluate`` the whole ``selo_metrics.evaluate`` of the map and
 its GT box. The "CRC" is then that of the sums' or the metrics' ``repr``, or of the peak
-runs' bytes, which must be the same for both revisions. With
-``--threads`` above 1 the kernels run on that many threads and the time is the wall time of
-the call (beside it, in brackets, the CPU time of all the process's threads): the measure of
-a change to how the work is shared between threads.
+runs' bytes, which must be the same for both revisions. With ``--threads`` above 1 the
+kernels run on that many threads and the time is the wall time of the call (beside it, in
+brackets, the CPU time of all the process's threads): the measure of a change to how the
+work is shared between threads.
 """
 
 from __future__ import annotations
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1,
                    help="kernel threads (default 1); with more, wall ms (CPU ms of all beside)")
     args = p.parse_args(argv)
+    if args.threads < 1 or args.pairs < 1 or args.repeat < 1 or args.size < 1:
+        p.error("--threads, --pairs, --repeat and --size must be at least 1")
     with tempfile.TemporaryDirectory() as tmp:
         trees = {name: export(rev, Path(tmp) / name)
                  for name, rev in (("old", args.old), ("new", args.new))}
