@@ -39,10 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench_metrics import load_average, make_case
 
     from selo_metrics._kernels import lastpass as L
-    from selo_metrics._kernels.blockmax import FAST_BLOCK
     from selo_metrics._kernels.box import box_filter_passes
-    from selo_metrics._kernels.boxrect import rect_buffers
-    from selo_metrics._kernels.peaks import _ranges
 
     n, B, k, m = args.size, 32, 50, 1000
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,27 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     T = np.empty((-(-n // B), -(-n // B)), np.uint8)
     g = box_filter_passes(gray, k, 4, 1, maxima=T, block=B)[0].copy()
     nby, nbx = T.shape
-    rr = _ranges(n, nby, B, m // 2, m - m // 2 - 1)
-    cc = _ranges(n, nbx, B, m // 2, m - m // 2 - 1)
-    r = math.ceil(max(k // 2, k - k // 2 - 1) / B)
     scale = 1.0 / (k * k)
-    work = (np.empty((B, n), np.uint8), rect_buffers(n, k), np.empty(n + k, np.int64),
-            np.empty(B + k, np.int64), np.empty(FAST_BLOCK, np.int32))
 
-    def fresh():
-        V = L.block_upper_bounds(T, r)
-        return V, np.zeros(V.shape, np.uint8), np.zeros(1, np.int64)
+    def fresh():  # as lazy_last_pass starts _greedy
+        V, lb, rr, cc, work = L._setup(g, T, k, m, B)
+        return V, lb, rr, cc, work, np.zeros(1, np.int64)
 
     print(f"# {n} x {n} focused, {T.size} blocks, one thread; load average {load_average()}")
     best = math.inf
     for _ in range(args.rounds):
-        V, lb, used = fresh()
+        V, lb, rr, cc, work, used = fresh()
         t = time.perf_counter()
         L._greedy(g, V, lb, rr, cc, int(L.LIMIT * V.size), used, B, k, scale, True, *work)
         best = min(best, time.perf_counter() - t)
     print(f"_greedy: {best * 1e3:.1f} ms (best of {args.rounds}), {used[0]} blocks resolved")
 
-    V, lb, used = fresh()
+    V, lb, rr, cc, work, used = fresh()
     free = V.copy()
     blocks, runs = np.empty(V.size, np.int64), np.empty((V.size, 3), np.int64)
     rargs = (runs, V, free, lb, L._inverse(rr[0], rr[1], nby), L._inverse(cc[0], cc[1], nbx),

@@ -373,6 +373,22 @@ def lazy_last_pass(
     ...                                    block_peak_runs(g5, 256, 1, 32, full)))
     True
     """
+    V, lb, rr, cc, work = _setup(g, T, k, m, B)
+    scale = 1.0 / (k * k)
+    used = np.zeros(1, np.int64)
+    read = _greedy(g, V, lb, rr, cc, int(limit * V.size), used, B, k, scale, single, *work)
+    nread = 0 if read is None else int(read.sum())
+    if stats is not None:
+        stats.update(resolved=int(used[0]), read=nread)
+    if read is None or nread > limit * V.size:  # the read blocks are computed again
+        return None
+    _finish(g, read, B, k, scale, single, work[1], work[2])
+    return V
+
+
+def _setup(g: np.ndarray, T: np.ndarray, k: int, m: int, B: int) -> tuple:
+    # what _greedy starts from: the bounds V, lb (zeros), the blocks' window ranges rr, cc,
+    # and its work buffers (tmp, bufs, xmap, rows, acc; bufs and xmap serve _finish too)
     h, w = g.shape
     before, after = m // 2, m - m // 2 - 1
     nby, nbx = T.shape
@@ -380,18 +396,6 @@ def lazy_last_pass(
     cc = _ranges(w, nbx, B, before, after)
     halo = max(k // 2, k - k // 2 - 1)
     V = block_upper_bounds(T, math.ceil(halo / B))
-    lb = np.zeros(V.shape, np.uint8)
-    tmp = np.empty((B, w), np.uint8)
-    bufs, xmap = rect_buffers(w, k), np.empty(w + k, np.int64)
-    scale = 1.0 / (k * k)
-    used = np.zeros(1, np.int64)
-    rows, acc = np.empty(B + k, np.int64), np.empty(FAST_BLOCK, np.int32)
-    read = _greedy(g, V, lb, rr, cc, int(limit * V.size), used, B, k, scale, single, tmp,
-                   bufs, xmap, rows, acc)
-    nread = 0 if read is None else int(read.sum())
-    if stats is not None:
-        stats.update(resolved=int(used[0]), read=nread)
-    if read is None or nread > limit * V.size:  # the read blocks are computed again
-        return None
-    _finish(g, read, B, k, scale, single, bufs, xmap)
-    return V
+    work = (np.empty((B, w), np.uint8), rect_buffers(w, k), np.empty(w + k, np.int64),
+            np.empty(B + k, np.int64), np.empty(FAST_BLOCK, np.int32))
+    return V, np.zeros(V.shape, np.uint8), rr, cc, work
