@@ -29,6 +29,7 @@ T = "tests/selo_metrics/"
 METRIC_TESTS = [T + "test_conformance.py", T + "test_invariants.py"]
 KERNEL_TESTS = [T + "test_kernels.py"]
 BOX_TESTS = [T + "test_kernels.py", T + "test_box_pipeline.py", T + "test_scan.py"]
+LANE_TESTS = [T + "test_lanes.py", T + "test_box_pipeline.py"]
 SUMS_TESTS = [T + "test_kernels.py", T + "test_conformance.py", T + "test_compat.py"]
 LAZY_TESTS = [T + "test_lastpass.py", T + "test_conformance.py"]
 BLOCKMAX_TESTS = [T + "test_blockmax.py", T + "test_lastpass.py"]
@@ -210,9 +211,10 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     # the pairs' k limit, the second row's rounding
     ("selo_metrics/_kernels/box.py", "R = k + 3", "R = k + 2", BOX_TESTS),
     ("selo_metrics/_kernels/boxrows.py",
-     "if two and _window_top(y + 1, before, after, h) >= nin[s]:", "if False:", BOX_TESTS),
-    ("selo_metrics/_kernels/boxrows.py", "pairs = before + after < 128",
-     "pairs = before + after < 129", BOX_TESTS),
+     "if not (two and _window_top(y + 1, before, after, h) >= nin[s]):", "if True:",
+     BOX_TESTS),
+    ("selo_metrics/_kernels/boxrows.py", "before, after, before + after < 128",
+     "before, after, before + after < 129", BOX_TESTS),
     ("selo_metrics/_kernels/boxrows.py",
      "out1[x] = np.int32(np.rint(np.float32(v) * s32))",
      "out1[x] = np.int32(np.float32(v) * s32 + np.float32(0.5))", BOX_TESTS),
@@ -231,6 +233,31 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
      "                            x1s[n - 1] = x0 + seg.shape[0] - 1",
      "                        if n < cap:\n"
      "                            x1s[n - 1] = x0 + seg.shape[0] - 1", PEAK_TESTS),
+    # the box pipeline's lane layout: the running sum's leaving position, the transposes'
+    # order and blocks, the aprons' lanes, the source row's own edges, the reflected
+    # columns' fix-ups, the segments long enough for one lane's reach
+    ("selo_metrics/_kernels/lanes.py",
+     "b = builder.load(_at(builder, src, builder.sub(p, one), _I16), align=2)",
+     "b = builder.load(_at(builder, src, p, _I16), align=2)", LANE_TESTS),
+    ("selo_metrics/_kernels/lanes.py", "p0 = builder.mul(builder.sub(last, loop.index), c)",
+     "p0 = builder.mul(loop.index, c)", LANE_TESTS),
+    ("selo_metrics/_kernels/lanes.py",
+     "lo = ir.Constant(_MASK, [j if not j & s else NL + j - s for j in range(NL)])",
+     "lo = ir.Constant(_MASK, [j if not j & s else NL + j for j in range(NL)])", LANE_TESTS),
+    ("selo_metrics/_kernels/boxlanes.py",
+     "    from_above(e[mid : mid + after * NL], e[(before + S) * NL : (before + S + after) * NL],\n"
+     "               after)\n    for f in",
+     "    from_below(e[mid : mid + after * NL], e[(before + S) * NL : (before + S + after) * NL],\n"
+     "               after)\n    for f in", LANE_TESTS),
+    ("selo_metrics/_kernels/boxlanes.py", "e[q * NL] = X[q]", "e[q * NL] = X[q + 1]",
+     LANE_TESTS),
+    ("selo_metrics/_kernels/boxlanes.py", "        e[q * NL + NL - 1] = X[(NL - 1) * S + q]",
+     "        pass", LANE_TESTS),
+    ("selo_metrics/_kernels/boxlanes.py",
+     "fix[count, 1] = (before + d % S) * NL + d // S",
+     "fix[count, 1] = (before + d % S + 1) * NL + d // S", LANE_TESTS),
+    ("selo_metrics/_kernels/boxlanes.py", "s < max(k // 2, k - k // 2 - 1, 1)",
+     "s < max(k // 2 - 1, k - k // 2 - 2, 1)", LANE_TESTS),
 ]
 
 #: mutations that cannot change a result: left out of the count (kept here as a record)

@@ -39,7 +39,8 @@ import numpy as np
 
 from . import CACHE, run_chunks
 from .borders import reflect101
-from .boxrows import PAD, padded, pipeline
+from .boxlanes import lane_buffers, lane_fixups, lane_pipeline, lane_segment
+from .boxrows import PAD, _aligned, padded, pipeline
 
 __all__ = [
     "box_filter_passes",
@@ -56,6 +57,9 @@ __all__ = [
 TILE = 6144
 MIN_TILE = 256  # narrower maps are shared between threads by row bands ...
 MIN_BAND = 512  # ... of at least this many rows
+#: tiles whose first stage emits at least this many columns run on the lane layout
+#: (:mod:`selo_metrics._kernels.boxlanes`; 0: never), those narrower row-major
+LANE_MIN = 2560
 
 
 @numba.njit(cache=CACHE, nogil=True)
@@ -71,19 +75,7 @@ def _span(lo, hi, k, n):
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _aligned(n, dtype):
-    # n elements starting on a 64-byte cache line. numba's np.empty aligns to 32 bytes, so
-    # half the time a work row started mid-line and each of its 512-bit loads and stores
-    # touched two lines: the filter x5 at 10k took 165-187 ms, against 163-168 ms with the
-    # rows on lines (docs/performance.md). The work rows are whole multiples of PAD elements
-    # long, so every row of the arrays cut from this one starts on a line too.
-    raw = np.empty(n + 64, dtype)
-    off = (64 - raw.ctypes.data % 64) % 64 // raw.itemsize
-    return raw[off : off + n]
-
-
-@numba.njit(cache=CACHE, nogil=True)
-def _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1):
+def _box_block(src, dst, k, passes, scale, single, maxima, block, lane_min, r0, r1, c0, c1):
     # all passes over the output block rows r0..r1-1, columns c0..c1-1: the geometry of each
     # stage, its work rows, then the row pipeline. geo[:, s + 1] is what stage s emits:
     # rows geo[0] .. geo[1] - 1, columns geo[2] .. geo[3] - 1; geo[:, 0] is what it reads.
@@ -128,14 +120,22 @@ def _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1
     cur = np.empty((2, P), np.int64)
     acc = np.empty(padded(wmax), np.uint8)  # running block maxima of the last pass's rows
     work = (ext, rings, colsums, cur, acc)
-    pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, block)
+    S = lane_segment(wmax, k, lane_min)
+    if S:
+        lwork = lane_buffers(S, k)
+        fix = lane_fixups(co0[1], S, k, w)
+        lane_pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, lwork, fix, maxima,
+                      block)
+    else:
+        pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, block)
 
 
 @numba.njit(cache=CACHE, nogil=True)
-def _box_blocks(src, dst, k, passes, scale, single, maxima, block, blocks, b0, b1):
+def _box_blocks(src, dst, k, passes, scale, single, maxima, block, lane_min, blocks, b0, b1):
     for b in range(b0, b1):
         r0, r1, c0, c1 = blocks[b, 0], blocks[b, 1], blocks[b, 2], blocks[b, 3]
-        _box_block(src, dst, k, passes, scale, single, maxima, block, r0, r1, c0, c1)
+        _box_block(src, dst, k, passes, scale, single, maxima, block, lane_min, r0, r1, c0,
+                   c1)
 
 
 def _plan(h: int, w: int, nthreads: int, align: int = 1) -> np.ndarray:
@@ -181,7 +181,7 @@ def _tile_args(src, dst, k, passes, scale, single, nthreads, maxima, block) -> t
     if maxima is None:
         maxima, block = np.zeros((0, 0), np.uint8), 0
     blocks = _plan(src.shape[0], src.shape[1], nthreads, max(block, 1))
-    return (src, dst, k, passes, scale, single, maxima, block, blocks)
+    return (src, dst, k, passes, scale, single, maxima, block, LANE_MIN, blocks)
 
 
 def _check_size(k: int) -> None:

@@ -1,10 +1,11 @@
 """Row kernels of the box-filter pipeline (:mod:`selo_metrics._kernels.box`): the extended
 row of a stage (its reflected borders), the rounding of a stage's output rows (one, or two
 at a time with the column sums read and written once), and the event loop that pushes rows
-through the stages of one block. The horizontal window sums of an extended row are
-:func:`selo_metrics._kernels.scan.window_sums`.
+through the stages of one block (its scheduling shared with the lane layout's,
+:mod:`selo_metrics._kernels.boxlanes`). The horizontal window sums of an extended row are
+:func:`selo_metrics._kernels.scan.window_sums`; the work rows come from ``_aligned``.
 
-They allocate nothing and run without numba's reference counting (``_nrt=False``): every
+The row kernels allocate nothing and run without numba's reference counting (``_nrt=False``): every
 row view a loop takes would otherwise cost two atomic updates of a shared counter, more than
 the row's arithmetic on a 2000-pixel tile (measured: 1.7x on the whole filter). Every inner
 loop indexes pre-sliced views with the bare loop variable, which is what lets LLVM vectorise
@@ -40,6 +41,18 @@ AHEAD = 2
 def padded(n):
     """``n`` rounded up to a multiple of :data:`PAD`."""
     return (n + PAD - 1) // PAD * PAD
+
+
+@numba.njit(cache=CACHE, nogil=True)
+def _aligned(n, dtype):
+    # n elements starting on a 64-byte cache line. numba's np.empty aligns to 32 bytes, so
+    # half the time a work row started mid-line and each of its 512-bit loads and stores
+    # touched two lines: the filter x5 at 10k took 165-187 ms, against 163-168 ms with the
+    # rows on lines (docs/performance.md). The work rows are whole multiples of PAD elements
+    # long, so every row of the arrays cut from this one starts on a line too.
+    raw = np.empty(n + 64, dtype)
+    off = (64 - raw.ctypes.data % 64) % 64 // raw.itemsize
+    return raw[off : off + n]
 
 
 @numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
@@ -181,6 +194,61 @@ def _block_maxima(row, acc, maxima, y, c0, B, h):
             maxima[y // B, c0 // B + j] = best
 
 
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
+def start_rows(geo, rings, cur, k):
+    """A pipeline's start: every stage's next input row ``cur[0, s]`` and output row ``cur[1,
+    s]`` set to its first; returns the stages, the ring's rows, the window's reach before and
+    after a row, and whether rows go by pairs (``a - b`` of two window sums fits int16 for
+    ``k <= 128``: :func:`_emit_pair`)."""
+    P = rings.shape[0]
+    for s in range(P):
+        cur[0, s] = geo[0, s]
+        cur[1, s] = geo[0, s + 1]
+    before = k // 2
+    after = k - before - 1
+    return P, rings.shape[1], before, after, before + after < 128
+
+
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
+def next_emission(nin, nout, ro0, ro1, before, after, h, pairs):
+    """What a pipeline does next: ``(s, y, first, two)``, stage ``s`` emits its row ``y`` (its
+    first row when ``first``), and ``y + 1`` with it when ``two``; ``s = -1`` when no stage
+    can, and the first stage needs the next source row. The last stage goes first (depth
+    first: a ring never holds a row it no longer needs); ``nin`` / ``nout``: each stage's
+    next input and output row, ``ro0`` / ``ro1``: the rows each stage reads and emits."""
+    s = nin.shape[0] - 1
+    while s >= 0:
+        y = nout[s]
+        if y < ro1[s + 1] and _window_top(y, before, after, h) < nin[s]:
+            first = y == ro0[s + 1]
+            two = pairs and not first and y + 1 < ro1[s + 1]
+            if not (two and _window_top(y + 1, before, after, h) >= nin[s]):
+                return s, y, first, two
+            # row y + 1's window is not all in yet: emit the two together, later
+        s -= 1
+    return -1, 0, False, False
+
+
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
+def prefetch_result(dst, y, rows, end, c0, c1):
+    """Ask for the lines of result rows ``y + AHEAD ..`` (before ``end``), for writing."""
+    for i in range(rows):
+        if y + i + AHEAD < end:
+            ahead = dst[y + i + AHEAD, c0:c1]
+            for j in range(0, c1 - c0, 64):
+                prefetch_write(ahead, j)
+
+
+@numba.njit(cache=CACHE, nogil=True, inline="always", _nrt=False)
+def prefetch_source(src, r, end, c0, c1):
+    """Ask for the lines of source row ``r + AHEAD`` (before ``end``), its last one too."""
+    if r + AHEAD < end:
+        ahead = src[r + AHEAD, c0:c1]
+        for j in range(0, c1 - c0, 64):
+            prefetch_read(ahead, j)
+        prefetch_read(ahead, c1 - c0 - 1)
+
+
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
     """Push the rows of one block through its stages (see :mod:`selo_metrics._kernels.box`).
@@ -194,71 +262,42 @@ def pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, B):
     """
     wide_vectors()
     ext, rings, colsums, cur, acc = work
-    h = src.shape[0]
-    P = rings.shape[0]
-    R = rings.shape[1]
-    before = k // 2
-    after = k - before - 1
+    P, R, before, after, pairs = start_rows(geo, rings, cur, k)
     ro0, ro1, co0, co1 = geo[0], geo[1], geo[2], geo[3]
-    c0 = co0[P]
-    c1 = co1[P]
-    nin = cur[0]  # next input row of each stage
-    nout = cur[1]  # next output row of each stage
-    for s in range(P):
-        nin[s] = ro0[s]
-        nout[s] = ro0[s + 1]
-    pairs = before + after < 128  # a - b fits int16: rows go by pairs (_emit_pair)
+    nin, nout, h = cur[0], cur[1], src.shape[0]
+    c0, c1 = co0[P], co1[P]
     while True:
-        emitted = False
-        s = P - 1
-        while s >= 0:
-            y = nout[s]
-            if y < ro1[s + 1] and _window_top(y, before, after, h) < nin[s]:
-                first = y == ro0[s + 1]
-                two = pairs and not first and y + 1 < ro1[s + 1]
-                if two and _window_top(y + 1, before, after, h) >= nin[s]:
-                    s -= 1  # row y + 1's window is not all in yet: emit the two together
-                    continue
-                rows = 2 if two else 1
-                if s == P - 1:
-                    for i in range(rows):
-                        if y + i + AHEAD < ro1[P]:
-                            ahead = dst[y + i + AHEAD, c0:c1]
-                            for j in range(0, c1 - c0, 64):
-                                prefetch_write(ahead, j)
-                    _emit_rows(rings[s], colsums[s], y, two, first, before, after, h,
-                               dst[y, c0:c1], dst[y + rows - 1, c0:c1], scale, single)
-                    if B > 0:
-                        for i in range(rows):
-                            _block_maxima(dst[y + i, c0:c1], acc, maxima, y + i, c0, B, h)
-                else:
-                    # straight into the next stage's extended rows, then their window sums
-                    n = co1[s + 1] - co0[s + 1]
-                    n2 = co1[s + 2] - co0[s + 2]
-                    at = mids[s + 1, 2]
-                    _emit_rows(rings[s], colsums[s], y, two, first, before, after, h,
-                               ext[0, at : at + padded(n)], ext[1, at : at + padded(n)],
-                               scale, single)
-                    for i in range(rows):
-                        _fill_borders(ext[i], xmaps[s + 1], mids[s + 1, 0], mids[s + 1, 1],
-                                      n2 + k - 1)
-                        window_sums(ext[i], ext[2], k, rings[s + 1, (y + i) % R, : padded(n2)])
-                    nin[s + 1] = y + rows
-                nout[s] = y + rows
-                emitted = True
-                break
-            s -= 1
-        if not emitted:
+        s, y, first, two = next_emission(nin, nout, ro0, ro1, before, after, h, pairs)
+        rows = 2 if two else 1
+        if s == P - 1:
+            prefetch_result(dst, y, rows, ro1[P], c0, c1)
+            _emit_rows(rings[s], colsums[s], y, two, first, before, after, h,
+                       dst[y, c0:c1], dst[y + rows - 1, c0:c1], scale, single)
+            if B > 0:
+                for i in range(rows):
+                    _block_maxima(dst[y + i, c0:c1], acc, maxima, y + i, c0, B, h)
+        elif s >= 0:
+            # straight into the next stage's extended rows, then their window sums
+            n = co1[s + 1] - co0[s + 1]
+            n2 = co1[s + 2] - co0[s + 2]
+            at = mids[s + 1, 2]
+            _emit_rows(rings[s], colsums[s], y, two, first, before, after, h,
+                       ext[0, at : at + padded(n)], ext[1, at : at + padded(n)],
+                       scale, single)
+            for i in range(rows):
+                _fill_borders(ext[i], xmaps[s + 1], mids[s + 1, 0], mids[s + 1, 1],
+                              n2 + k - 1)
+                window_sums(ext[i], ext[2], k, rings[s + 1, (y + i) % R, : padded(n2)])
+            nin[s + 1] = y + rows
+        else:
             r = nin[0]
             if r >= ro1[0]:
                 break
             n = co1[1] - co0[1]
-            if r + AHEAD < ro1[0]:
-                ahead = src[r + AHEAD, co0[0] : co1[0]]
-                for j in range(0, co1[0] - co0[0], 64):
-                    prefetch_read(ahead, j)
-                prefetch_read(ahead, co1[0] - co0[0] - 1)
+            prefetch_source(src, r, ro1[0], co0[0], co1[0])
             row = src[r, co0[0] : co1[0]]
             _extend_src(row, ext[0], xmaps[0], mids[0, 0], mids[0, 1], n + k - 1)
             window_sums(ext[0], ext[2], k, rings[0, r % R, : padded(n)])
             nin[0] = r + 1
+            continue
+        nout[s] = y + rows

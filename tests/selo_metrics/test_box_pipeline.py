@@ -72,6 +72,63 @@ def test_pipeline_matches_twin_on_every_cut(g, k, passes, nthreads, tile):
     np.testing.assert_array_equal(got, box_twin(g, k, passes))
 
 
+@st.composite
+def wide_cases(draw):
+    # rows wide enough for the lane layout's segments (32 of at least k // 2 columns)
+    h = draw(st.integers(1, 40))
+    w = draw(st.integers(1, 1000))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if draw(st.booleans()):
+        return rng.integers(0, 256, (h, w), dtype=np.uint8)
+    cell = draw(st.integers(1, 60))
+    small = rng.integers(0, 256, (h // cell + 1, w // cell + 1), dtype=np.uint8)
+    return np.ascontiguousarray(np.kron(small, np.ones((cell, cell), np.uint8))[:h, :w])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    g=wide_cases(),
+    k=st.sampled_from([1, 2, 3, 5, 8, 25, 50, 51]),
+    passes=st.integers(1, 5),
+    nthreads=st.integers(1, 4),
+    tile=st.integers(1, 700),
+)
+def test_lane_layout_matches_twin_on_every_cut(g, k, passes, nthreads, tile):
+    """Every tile whose segments reach k // 2 runs on the lane layout (LANE_MIN 1): tiles at
+    either edge of the map or at none, segments not a multiple of 32 or shorter, maps narrower
+    than the kernel's reach."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(box, "TILE", tile)
+        mp.setattr(box, "MIN_TILE", 4)
+        mp.setattr(box, "MIN_BAND", 8)
+        mp.setattr(box, "LANE_MIN", 1)
+        got = run(g, k, passes, nthreads)
+    np.testing.assert_array_equal(got, box_twin(g, k, passes))
+
+
+@pytest.mark.parametrize(
+    "shape,nthreads",
+    [((1300, 3000), 1), ((2600, 2600), 2), ((600, 6000), 2), ((300, 13000), 2)],
+)
+def test_lane_layout_at_default_sizes(shape, nthreads):
+    """Tiles of at least LANE_MIN columns as the planner cuts real maps: one tile, two
+    bands, two tiles, four tiles (two touching no edge of the map)."""
+    g = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    g[:, : shape[1] // 3] //= 8  # a smooth third
+    assert min(c1 - c0 for _, _, c0, c1 in box._plan(*shape, nthreads)) >= box.LANE_MIN
+    np.testing.assert_array_equal(run(g, 50, 5, nthreads), box_twin(g, 50, 5))
+
+
+def test_lane_segment_applies_where_a_window_reaches_one_lane_over():
+    from selo_metrics._kernels.boxlanes import lane_segment
+
+    assert lane_segment(3000, 50, 2560) == 94  # ceil(3000 / 32)
+    assert lane_segment(2559, 50, 2560) == 0  # below LANE_MIN
+    assert lane_segment(3000, 50, 0) == 0  # the layout off
+    assert lane_segment(769, 50, 1) == 25 and lane_segment(768, 50, 1) == 0  # 25 = 50 // 2
+    assert lane_segment(4064, 257, 1) == 0 and lane_segment(4065, 257, 1) == 128
+
+
 def test_plan_covers_the_map_once():
     for h, w, nt in [
         (10000, 10000, 2),
