@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/probe_lane_layout.py [--widths 80 94 157 192] [--rounds 7] [--reps 3000]
+    python benchmarks/probe_lane_layout.py --maps 1536 2048 2560 3000 [--rounds 12]
 
 The box filter's stages took each row's horizontal window sums (k = 50) from its prefix sums,
 scanned in SIMD registers (:func:`selo_metrics._kernels.scan.window_sums`: five lane shifts
@@ -26,6 +27,12 @@ All ns a value, one thread's CPU (``time.thread_time``), the best of ``--rounds`
 ``--reps`` calls made from compiled code (a call from Python costs more than a row). The
 last column adds up what the four passes before the lazy last pass spend on their
 horizontal sums each way: ``in + 4 slide + 3 aprons + out`` against ``4 current``.
+
+``--maps``: where the layout starts to pay inside the pipeline (``box.LANE_MIN``): four box
+passes on one thread over a 3000-row map of each width (smooth waves and noise, one tile),
+row-major (``LANE_MIN`` 0) and on the lane layout (``LANE_MIN`` 1) by turns, ``--rounds``
+times each; the median CPU ms of each and their ratio, after checking the two give the same
+bytes.
 """
 
 from __future__ import annotations
@@ -125,13 +132,53 @@ def probe(S: int, rounds: int, reps: int, rng: np.random.Generator) -> dict[str,
     }
 
 
+def maps(widths: list[int], rounds: int) -> None:
+    """The ``--maps`` mode: the whole filter, row-major against the lane layout, by turns."""
+    from selo_metrics._kernels import box
+
+    rng = np.random.default_rng(0)
+    kept = box.LANE_MIN
+    print(f"# four box passes (k = {K}), 3000 rows, one thread, CPU ms, median of {rounds}")
+    try:
+        for w in widths:
+            yy, xx = np.mgrid[:3000, :w]
+            g = (128 + 100 * np.sin(yy / 300) * np.cos(xx / 200)
+                 + rng.integers(0, 20, (3000, w))).astype(np.uint8)
+            bufs = (np.empty_like(g), np.empty_like(g))
+            out = {}
+            for lane_min in (0, 1):
+                box.LANE_MIN = lane_min
+                out[lane_min] = box.box_filter_passes(g, K, 4, 1, buffers=bufs)[0].copy()
+            if not np.array_equal(out[0], out[1]):
+                raise SystemExit(f"{w} columns: the two layouts differ")
+            times: dict[int, list[float]] = {0: [], 1: []}
+            for r in range(rounds):
+                for lane_min in (0, 1) if r % 2 == 0 else (1, 0):
+                    box.LANE_MIN = lane_min
+                    t = time.thread_time()
+                    box.box_filter_passes(g, K, 4, 1, buffers=bufs)
+                    times[lane_min].append((time.thread_time() - t) * 1e3)
+            row, lanes = np.median(times[0]), np.median(times[1])
+            print(f"{w} columns: row-major {row:.2f} ms, lanes {lanes:.2f} ms "
+                  f"({lanes / row:.3f})")
+    finally:
+        box.LANE_MIN = kept
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--widths", type=int, nargs="+", default=[80, 94, 157, 192],
                    help="segment lengths S (a row of 32 S values)")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--reps", type=int, default=3000)
+    p.add_argument("--maps", type=int, nargs="+", default=None,
+                   help="map widths: the whole filter, row-major against lanes")
     args = p.parse_args(argv)
+    if args.maps is not None:
+        if min(args.maps) < 1 or args.rounds < 1:
+            p.error("--maps widths and --rounds must be at least 1")
+        maps(args.maps, args.rounds)
+        return 0
     if min(args.widths) < K // 2 or args.rounds < 1 or args.reps < 1:
         p.error(f"--widths must be at least k // 2 = {K // 2}, --rounds and --reps at least 1")
     rng = np.random.default_rng(0)
