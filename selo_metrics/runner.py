@@ -73,6 +73,21 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
 
 
+def _raise_hidden_interrupt(exc: BaseException) -> None:
+    """Raise the interrupt (Ctrl-C or SIGTERM, as ``KeyboardInterrupt``; ``SystemExit``) that
+    caused ``exc``, if one did: Python 3.11 wraps whatever is raised in ``__set_name__`` while
+    a class is made, an interrupt too, in a ``RuntimeError`` (a signal that landed while
+    Pillow imported a decoder's plugin left a sample with that error row, and a resumed run
+    kept it). Such a failure is the run's interruption, not the sample's."""
+    seen: set[int] = set()
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, (KeyboardInterrupt, SystemExit)):
+            raise cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+
+
 def score_sample(sample: Sample, convention: str = "slm", params: dict[str, Any] | None = None,
                  overlay_dir: str | None = None, metrics: Sequence[str] = ("selo",),
                  rrsis_size: int | None = None) -> dict[str, Any]:
@@ -124,6 +139,7 @@ def score_sample(sample: Sample, convention: str = "slm", params: dict[str, Any]
             rrsis = rrsis_row(gray, sample.load_gt(), size=rrsis_size, convention=convention,
                               sample_id=sample.id, check_01=False)
     except Exception as exc:  # every failure is the sample's own: record it, go on
+        _raise_hidden_interrupt(exc)
         row["error"] = {"type": type(exc).__name__, "message": str(exc)}
         row["seconds"] = time.perf_counter() - t0
         row.update(sample.attributes)

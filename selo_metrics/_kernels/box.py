@@ -20,7 +20,9 @@ kernels are in :mod:`selo_metrics._kernels.boxrows`.
 
 Horizontal sums: the row, widened to 16 bits with its reflected borders, then the difference
 of its prefix sums ``k`` apart (:mod:`selo_metrics._kernels.scan`: the prefix sums scanned in
-SIMD registers, modulo ``2**16``, exact for ``k <= 257``). Every inner loop indexes
+SIMD registers, modulo ``2**16``, exact for ``k <= 257``); in tiles of at least
+:data:`LANE_MIN` columns, running sums on a lane layout, the tile's rows as 32 segments in the
+lanes of a register (:mod:`selo_metrics._kernels.boxlanes`), the same sums. Every inner loop indexes
 pre-sliced views with the bare loop variable, which is what lets LLVM vectorise them (an
 ``a[i + s]`` index defeats it).
 

@@ -5,9 +5,10 @@ through the stages of one block (its scheduling shared with the lane layout's,
 :mod:`selo_metrics._kernels.boxlanes`). The horizontal window sums of an extended row are
 :func:`selo_metrics._kernels.scan.window_sums`; the work rows come from ``_aligned``.
 
-The row kernels allocate nothing and run without numba's reference counting (``_nrt=False``): every
-row view a loop takes would otherwise cost two atomic updates of a shared counter, more than
-the row's arithmetic on a 2000-pixel tile (measured: 1.7x on the whole filter). Every inner
+The row kernels allocate nothing and run without numba's reference counting
+(``_nrt=False``): every row view a loop takes would otherwise cost two atomic updates of a
+shared counter, more than the row's arithmetic on a 2000-pixel tile (measured: 1.7x on the
+whole filter). Every inner
 loop indexes pre-sliced views with the bare loop variable, which is what lets LLVM vectorise
 them (an ``a[i + s]`` index defeats it); border index maps are unsigned, so the few scalar
 loops carry no negative-index wraparound.

@@ -53,6 +53,32 @@ def test_failures_belong_to_their_sample_and_the_run_goes_on(reference, test_set
     assert row["multi_hop"] is True and row["source"] == "S1"
 
 
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_wrapped_by_a_class_statement_stops_the_run(tmp_path, monkeypatch,
+                                                                  interrupt):
+    """A signal landing while a decoder's module is imported (Pillow's plugins load on first
+    use) can surface inside ``__set_name__``, which Python 3.11 wraps in a RuntimeError:
+    the run stops as interrupted, and the sample is not recorded as failed."""
+    from selo_metrics import runner
+
+    class Descriptor:
+        def __set_name__(self, owner, name):
+            raise interrupt()
+
+    def read_map_importing(*args, **kwargs):
+        class Plugin:  # what importing a module that defines such a class does
+            prop = Descriptor()
+
+    samples = load_samples(make_test_set(tmp_path / "set", n=2))
+    monkeypatch.setattr(runner, "read_map", read_map_importing)
+    with pytest.raises(interrupt):
+        runner.score_sample(samples[0])
+    with pytest.raises(interrupt):
+        score_samples(samples, tmp_path / "run", workers=1, progress=False)
+    journal = tmp_path / "run" / "samples.jsonl"
+    assert not journal.exists() or rows_by_index(journal) == {}
+
+
 def test_summary_means_are_in_sample_order_and_per_attribute(reference):
     import math
 
