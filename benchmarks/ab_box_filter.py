@@ -5,7 +5,7 @@ Usage::
 
     python benchmarks/ab_box_filter.py --old c1f7555 [--new HEAD] [--pairs 5] [--size 10000]
                                        [--maxima] [--what box|sums|peaks|evaluate]
-                                       [--threads 1]
+                                       [--threads 1] [--lane-min N]
 
 A kernel change of a few percent is below this shared machine's noise between two runs
 minutes apart, so the two versions run by turns: each revision is exported (``git
@@ -25,7 +25,9 @@ its GT box. The "CRC" is then that of the sums' or the metrics' ``repr``, or of 
 runs' bytes, which must be the same for both revisions. With ``--threads`` above 1 the
 kernels run on that many threads and the time is the wall time of the call (beside it, in
 brackets, the CPU time of all the process's threads): the measure of a change to how the
-work is shared between threads.
+work is shared between threads. ``--lane-min N`` sets ``box.LANE_MIN`` in a revision that has
+it (the tiles of at least N columns run on the lane layout; 0: none does), to time the
+row-major path of a revision against one from before the layout.
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, os, sys, time, zlib
 os.environ["SELO_NUM_THREADS"] = sys.argv[5]
+from selo_metrics._kernels import box
 from selo_metrics._kernels.box import box_filter_passes
 from selo_metrics.data import synthetic_map
+if os.environ.get("SELO_AB_LANE_MIN") and hasattr(box, "LANE_MIN"):
+    box.LANE_MIN = int(os.environ["SELO_AB_LANE_MIN"])
 n, repeat, fold, what = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
 threads = int(sys.argv[5])
 gt = [[n * 0.3, n * 0.3], [n * 0.5, n * 0.3], [n * 0.5, n * 0.5], [n * 0.3, n * 0.5]]
@@ -95,8 +100,10 @@ def export(rev: str, into: Path) -> Path:
 
 
 def run(tree: Path, size: int, repeat: int, maxima: bool = False, what: str = "box",
-        threads: int = 1) -> dict:
+        threads: int = 1, lane_min: int | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(tree / "numba_cache"))
+    if lane_min is not None:
+        env["SELO_AB_LANE_MIN"] = str(lane_min)
     proc = subprocess.run([sys.executable, "-c", CHILD, str(size), str(repeat),
                            str(int(maxima)), what, str(threads)],
                           env=env, capture_output=True, text=True, cwd=tree)
@@ -117,9 +124,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="what to time (default: the box filter x5)")
     p.add_argument("--threads", type=int, default=1,
                    help="kernel threads (default 1); with more, wall ms (CPU ms of all beside)")
+    p.add_argument("--lane-min", type=int, default=None,
+                   help="box.LANE_MIN in a revision that has it (0: the row-major path only)")
     args = p.parse_args(argv)
     if args.threads < 1 or args.pairs < 1 or args.repeat < 1 or args.size < 1:
         p.error("--threads, --pairs, --repeat and --size must be at least 1")
+    if args.lane_min is not None and args.lane_min < 0:
+        p.error("--lane-min must be at least 0")
     with tempfile.TemporaryDirectory() as tmp:
         trees = {name: export(rev, Path(tmp) / name)
                  for name, rev in (("old", args.old), ("new", args.new))}
@@ -138,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             row = []
             for name in ("old", "new"):
                 r = run(trees[name], args.size, args.repeat, args.maxima, args.what,
-                        args.threads)
+                        args.threads, args.lane_min)
                 times[name].append(r["ms"])
                 crcs.add(r["crc"])
                 cpu = f" ({r['cpu_ms']:.1f})" if args.threads > 1 else ""

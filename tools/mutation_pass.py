@@ -78,7 +78,7 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("selo_metrics/_kernels/box.py",
      "fast = np.rint(s.astype(np.float32) * np.float32(1.0 / (k * k)))",
      "fast = np.rint(s.astype(np.float64) * np.float32(1.0 / (k * k)))", KERNEL_TESTS),
-    ("selo_metrics/_kernels/box.py",
+    ("selo_metrics/_kernels/boxrows.py",
      "off = (64 - raw.ctypes.data % 64) % 64 // raw.itemsize", "off = 0", BOX_TESTS),
     ("selo_metrics/_kernels/boxrows.py",
      "out[x] = np.int32(np.rint(np.float64(v) * scale))",

@@ -9,7 +9,8 @@ past a stage's own columns hold values no kept output reads, as the row-major ke
 padding does):
 
 * the first stage's row, widened with its reflected borders as before (bytes), enters the
-  layout by a transpose (:func:`~selo_metrics._kernels.lanes.to_lanes`);
+  layout by a transpose of its middle (:func:`~selo_metrics._kernels.lanes.to_lanes`), its
+  aprons as a later stage's, the row's own two ends copied in;
 * a stage's input, positions ``0 .. S + k - 2`` (columns ``base - k//2 + j S + q``), holds
   the previous stage's output in its middle (the emission writes it there), the aprons from
   the neighbouring lanes, and, where a column falls outside the map, the column it reflects
@@ -102,14 +103,21 @@ def lane_buffers(S, k):
             _aligned(NL * S + 2 * NL, np.uint8))
 
 
+@numba.njit(cache=CACHE, nogil=True, _nrt=False, inline="always")
+def _aprons(e, S, before, after):
+    # each lane's positions before its middle from the lane below, those after it from the
+    # lane above (lane 0 and lane 31 take their own: the caller fixes what is read of them)
+    from_below(e[S * NL : (S + before) * NL], e[: before * NL], before)
+    from_above(e[before * NL : (before + after) * NL],
+               e[(before + S) * NL : (before + S + after) * NL], after)
+
+
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def _stage_input(e, S, before, after, fix):
-    # a stage's input around the output the emission wrote in its middle: aprons, fix-ups
+    # a later stage's input around the output the emission wrote in its middle: the aprons,
+    # then the columns outside the map (fix: lane_fixups)
     wide_vectors()
-    mid = before * NL
-    from_below(e[S * NL : (S + before) * NL], e[:mid], before)
-    from_above(e[mid : mid + after * NL], e[(before + S) * NL : (before + S + after) * NL],
-               after)
+    _aprons(e, S, before, after)
     for f in range(fix.shape[0]):
         e[fix[f, 0]] = e[fix[f, 1]]
 
@@ -117,14 +125,11 @@ def _stage_input(e, S, before, after, fix):
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
 def _source_input(X, e, S, before, after):
     # the first stage's input from the widened source row X (column base - before + i at
-    # X[i]): the middle transposed, the aprons from the neighbouring lanes, but the first
-    # lane's lower and the last lane's upper apron, which are the row's own edges, from X
+    # X[i], its borders reflected already): the middle transposed, the aprons, and lane 0's
+    # lower and lane 31's upper apron, the row's own two ends, from X
     wide_vectors()
-    mid = before * NL
-    to_lanes(X[before:], e[mid:], S, S)
-    from_below(e[S * NL : (S + before) * NL], e[:mid], before)
-    from_above(e[mid : mid + after * NL], e[(before + S) * NL : (before + S + after) * NL],
-               after)
+    to_lanes(X[before:], e[before * NL :], S, S)
+    _aprons(e, S, before, after)
     for q in range(before):
         e[q * NL] = X[q]
     for q in range(before + S, before + S + after):
