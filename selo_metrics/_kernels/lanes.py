@@ -13,7 +13,7 @@ left back to bytes by 32 x 32 transposes (:func:`to_lanes`, :func:`from_lanes`).
 The box pipeline (:mod:`selo_metrics._kernels.boxlanes`) pays the transposes once per row of
 a tile, the running sums once per pass: measured alone on an AMD Zen 4
 (``benchmarks/probe_lane_layout.py``, docs/performance.md, "The seventh stop") 0.024-0.031 ns
-a value for the sums and 0.005-0.014 for the aprons, against 0.106-0.113 for the prefix-scan
+a value for the sums and 0.005-0.014 for the aprons, against 0.107-0.113 for the prefix-scan
 window sums; 0.073-0.099 into the layout and 0.048-0.059 out of it.
 
 Every function works on whole registers: the arrays hold whole chunks of 32 positions where
@@ -57,8 +57,10 @@ def _like(builder, v, ty):
     return builder.sext(v, ty) if v.type.width < ty.width else builder.trunc(v, ty)
 
 
-def _arrays(*arrays):
-    return all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays)
+def _arrays(*arrays, dtype=types.uint16):
+    # contiguous 1-D arrays of dtype: the IR steps through them by address
+    return all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+               and a.dtype == dtype for a in arrays)
 
 
 @intrinsic
@@ -130,8 +132,8 @@ def _transpose(builder, vs: list) -> list:
 
 @intrinsic
 def _to_lanes(typingctx, row, e, seg, n):
-    if not (_arrays(row, e) and row.dtype == types.uint8 and e.dtype == types.uint16
-            and isinstance(seg, types.Integer) and isinstance(n, types.Integer)):
+    if not (_arrays(row, dtype=types.uint8) and _arrays(e) and isinstance(seg, types.Integer)
+            and isinstance(n, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
@@ -157,8 +159,7 @@ def _to_lanes(typingctx, row, e, seg, n):
 
 @intrinsic
 def _from_lanes(typingctx, o, row, seg):
-    if not (_arrays(o, row) and o.dtype == types.uint16 and row.dtype == types.uint8
-            and isinstance(seg, types.Integer)):
+    if not (_arrays(o) and _arrays(row, dtype=types.uint8) and isinstance(seg, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
