@@ -244,11 +244,8 @@ MUTATIONS: list[tuple[str, str, str, list[str]]] = [
     ("selo_metrics/_kernels/lanes.py",
      "lo = ir.Constant(_MASK, [j if not j & s else NL + j - s for j in range(NL)])",
      "lo = ir.Constant(_MASK, [j if not j & s else NL + j for j in range(NL)])", LANE_TESTS),
-    ("selo_metrics/_kernels/boxlanes.py",
-     "    from_above(e[mid : mid + after * NL], e[(before + S) * NL : (before + S + after) * NL],\n"
-     "               after)\n    for f in",
-     "    from_below(e[mid : mid + after * NL], e[(before + S) * NL : (before + S + after) * NL],\n"
-     "               after)\n    for f in", LANE_TESTS),
+    ("selo_metrics/_kernels/boxlanes.py", "    from_above(e[before * NL : (before + after) * NL],",
+     "    from_below(e[before * NL : (before + after) * NL],", LANE_TESTS),
     ("selo_metrics/_kernels/boxlanes.py", "e[q * NL] = X[q]", "e[q * NL] = X[q + 1]",
      LANE_TESTS),
     ("selo_metrics/_kernels/boxlanes.py", "        e[q * NL + NL - 1] = X[(NL - 1) * S + q]",
