@@ -61,9 +61,10 @@ MIN_TILE = 256  # narrower maps are shared between threads by row bands ...
 MIN_BAND = 512  # ... of at least this many rows
 #: tiles whose first stage emits at least this many columns run on the lane layout
 #: (:mod:`selo_metrics._kernels.boxlanes`; 0: never), those narrower row-major: on a Zen 4,
-#: four passes over 3000 rows on one thread took 0.99-1.00 times the row-major time at 1536
-#: columns, 0.91-1.00 at 2048, 0.89-0.98 at 2560, 0.88 at 3000 (three runs of
-#: ``benchmarks/probe_lane_layout.py --maps``; docs/performance.md, "The seventh stop")
+#: four passes over 3000 rows on one thread took 0.96-1.01 times the row-major time at 1536
+#: columns, 0.91-1.00 at 2048, 0.89-0.98 at 2560, 0.88-0.92 at 3000 (five runs of
+#: ``benchmarks/probe_lane_layout.py --maps`` or its scratch form; docs/performance.md, "The
+#: seventh stop")
 LANE_MIN = 2048
 
 
