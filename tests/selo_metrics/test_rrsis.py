@@ -115,6 +115,11 @@ def test_counts_equal_reference_across_thread_chunks(pair):
 def test_strided_views_equal_reference(pair, data):
     pred, gt = pair
     sy, sx = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    if pred.dtype == np.uint8 and pred[::sy, ::-sx].max() == 1:
+        # the view would be a 0/1 uint8 map, refused on purpose (pairs() keeps a 2 somewhere,
+        # which the view may skip): put it where every view of this test looks, row 0's end
+        pred = pred.copy()
+        pred[0, -1] = 2
     p, g = pred[::sy, ::-sx], gt[::sy, ::-sx]
     assert intersection_union(p, g) == counts_ref(p, g)
     assert intersection_union(pred.T, gt.T) == counts_ref(pred.T, gt.T)
