@@ -130,8 +130,8 @@ def _box_block(src, dst, k, passes, scale, single, maxima, block, lane_min, r0, 
     if S:
         lwork = lane_buffers(S, k)
         fix = lane_fixups(co0[1], S, k, w)
-        lane_pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, lwork, fix, maxima,
-                      block)
+        lane_pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, lwork, fix, S,
+                      maxima, block)
     else:
         pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, maxima, block)
 

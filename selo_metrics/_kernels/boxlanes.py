@@ -137,10 +137,12 @@ def _source_input(X, e, S, before, after):
 
 
 @numba.njit(cache=CACHE, nogil=True, _nrt=False)
-def lane_pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, lwork, fix, maxima, B):
+def lane_pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, lwork, fix, S, maxima,
+                  B):
     """:func:`selo_metrics._kernels.boxrows.pipeline` on the lane layout: the same arguments,
-    plus ``lwork`` (:func:`lane_buffers`) and ``fix`` (:func:`lane_fixups`); the same rows
-    emitted in the same order, the same result."""
+    plus ``lwork`` (:func:`lane_buffers`), ``fix`` (:func:`lane_fixups`) and the segment
+    length ``S`` (:func:`lane_segment`); the same rows emitted in the same order, the same
+    result."""
     wide_vectors()
     _ext, rings, colsums, cur, acc = work
     X, E, LT, trow = lwork
@@ -148,7 +150,6 @@ def lane_pipeline(src, dst, k, scale, single, geo, xmaps, mids, work, lwork, fix
     ro0, ro1, co0, co1 = geo[0], geo[1], geo[2], geo[3]
     nin, nout, h = cur[0], cur[1], src.shape[0]
     c0, c1, base = co0[P], co1[P], co0[1]
-    S = (co1[1] - co0[1] + NL - 1) // NL
     n = NL * S
     mid = before * NL
     while True:
