@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ._kernels import available_cpus
+from ._kernels.interrupts import deferrable
 from .cli_report import add_report_parser
 from .data import SYNTHETIC_KINDS, load_air_slt, scene_size, synthetic_map
 from .errors import SeLoInputError
@@ -296,21 +297,35 @@ class _Interrupted(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    old = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is not threading.main_thread() or old in (
-            signal.SIG_IGN, None):
-        yield  # signals are the main thread's; an ignored SIGTERM stays ignored
+def _interrupts() -> Iterator[None]:
+    """SIGTERM handled like Ctrl-C; both wait while the kernels' threads work.
+
+    A handler that raises can strike the main thread between a lock's acquire and the
+    ``with`` block that releases it; a kernel thread then waits for that lock for ever
+    (:mod:`selo_metrics._kernels.interrupts`). Both handlers are deferrable: inside the
+    kernels' thread sections they only record the signal, which raises when the section
+    ends (a fraction of a second at 10k).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are the main thread's
         return
 
     def interrupt(signum: int, frame: Any) -> None:
         raise _Interrupted(signum)
 
-    signal.signal(signal.SIGTERM, interrupt)
+    old = {}
+    for signum, handler in ((signal.SIGTERM, interrupt),
+                            (signal.SIGINT, signal.default_int_handler)):
+        current = signal.getsignal(signum)
+        # an ignored SIGTERM stays ignored, a SIGINT handler of the caller's is kept
+        if current not in (signal.SIG_IGN, None) and (
+                signum == signal.SIGTERM or current is signal.default_int_handler):
+            old[signum] = signal.signal(signum, deferrable(handler))
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
 
 
 def _output_errors(exc: UnicodeEncodeError) -> tuple[bytes | str, int]:
@@ -337,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _sigterm_as_interrupt():
+        with _interrupts():
             return int(args.func(args))
     except (SeLoInputError, WorkerError) as exc:  # a message, no traceback
         print(f"selo-metrics {args.command}: error: {exc}", file=sys.stderr)

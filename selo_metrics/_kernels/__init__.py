@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from ._cache import CACHE, cache_location
+from .interrupts import release_leaked_locks, section
 
 __all__ = ["CACHE", "Jobs", "available_cpus", "cache_location", "num_threads", "run_chunks"]
 
@@ -68,13 +69,15 @@ def run_chunks(func: Callable[..., Any], n: int, *args: Any, min_chunk: int = 64
     """Call ``func(*args, start, stop)`` on contiguous chunks of ``range(n)``, in parallel.
 
     Returns the results in chunk order. ``func`` must release the GIL (numba ``nogil``).
+    The CLI's interrupts wait until the chunks are done (:mod:`.interrupts`).
     """
     k = min(threads or num_threads(), max(1, n // min_chunk))
     bounds = [(n * c // k, n * (c + 1) // k) for c in range(k)]
     if k == 1:
         return [func(*args, 0, n)]
-    futures = [_pool(k).submit(func, *args, a, b) for a, b in bounds]
-    return [f.result() for f in futures]
+    with section():
+        futures = [_pool(k).submit(func, *args, a, b) for a, b in bounds]
+        return [f.result() for f in futures]
 
 
 #: a job: a callable of no arguments that returns the jobs it makes ready (or None)
@@ -142,10 +145,20 @@ class Jobs:
                 self._cv.notify_all()
 
     def run(self) -> None:
-        """Run until the queue is empty and no job runs; re-raise a job's exception."""
-        helpers = [_pool(self.threads - 1).submit(self._loop) for _ in range(self.threads - 1)]
-        self._loop()
-        for f in helpers:
-            f.result()
+        """Run until the queue is empty and no job runs; re-raise a job's exception.
+
+        The CLI's interrupts wait until the jobs are done (:mod:`.interrupts`); an interrupt
+        of another handler (Ctrl-C in a notebook) that strikes a job on this thread stops
+        the queue like an exception, and the compilation locks it may have left this thread
+        holding are released before the helpers are waited for.
+        """
+        with section():
+            helpers = [_pool(self.threads - 1).submit(self._loop)
+                       for _ in range(self.threads - 1)]
+            self._loop()
+            if self._error is not None:
+                release_leaked_locks()
+            for f in helpers:
+                f.result()
         if self._error is not None:
             raise self._error
